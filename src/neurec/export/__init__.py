@@ -1,0 +1,1 @@
+"""Export: torch model to ONNX with a parity check, and the deployable bundle."""

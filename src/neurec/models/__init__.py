@@ -1,0 +1,1 @@
+"""Models: the purchase-probability network and the counting baselines."""

@@ -1,0 +1,298 @@
+"""Read a deployable bundle and verify it before anything is served from it.
+
+Every check fails with a BundleError that names the bundle, the file and what to do, because the person who
+reads it is deploying, not debugging: a bundle is either exactly what the export wrote or it is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from neurec.schema import (
+    BUNDLE_ITEMS,
+    BUNDLE_MANIFEST,
+    BUNDLE_MODEL,
+    BUNDLE_RULES,
+    BUNDLE_VOCAB,
+    MODEL_INPUTS,
+    MODEL_OUTPUT,
+    OOV_ID,
+    SCHEMA_VERSION,
+)
+from neurec.serving.rules import RulesConfig
+from neurec.vocab import ItemVocab
+
+REQUIRED_FILES = (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES)
+NUMERIC_COLUMNS = ("price", "margin", "stock")  # read by rules, so they must be numbers (null = unknown)
+_REEXPORT = "re-export the bundle"
+
+
+class BundleError(ValueError):
+    """The bundle is missing, incomplete, altered or from an incompatible version."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: dict[str, Any]
+    vocab: ItemVocab
+    items: dict[str, np.ndarray]  # column arrays; item_id as str objects, index int64, NUMERIC_COLUMNS float64
+    rules: RulesConfig
+    model_path: Path
+
+    @property
+    def model_version(self) -> str:
+        return self.manifest["model_version"]
+
+    @property
+    def training_run_id(self) -> str | None:
+        return self.manifest.get("training_run_id")
+
+    @property
+    def max_history(self) -> int:
+        return self.manifest["model"]["max_history"]
+
+    @property
+    def temperature(self) -> float:
+        return float(self.manifest["calibration"]["temperature"])
+
+    @property
+    def bias(self) -> float:
+        return float(self.manifest["calibration"]["bias"])
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and verify a bundle folder (files, hashes, vocab, item table, rules, ONNX graph names)."""
+    bundle, _ = open_bundle(path)
+    return bundle
+
+
+def open_bundle(path: str | Path, threads: int = 1) -> tuple[Bundle, ort.InferenceSession]:
+    """load_bundle, also returning the onnxruntime session it verified, so a scorer builds only one."""
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(f"bundle {root}: not a folder; pass the folder the export wrote")
+    manifest = _read_manifest(root)
+    for name, expected in manifest["files"].items():
+        _verify_file(root, name, expected)
+    vocab = _read_vocab(root, manifest)
+    items = _read_items(root, vocab, manifest["n_items"])
+    rules = _read_rules(root)
+    session = _open_session(root, manifest, threads)
+    model_path = root / BUNDLE_MODEL
+    return Bundle(root, manifest, vocab, items, rules, model_path), session
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Streamed, so a large model does not have to fit in memory twice."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_json(root: Path, name: str) -> Any:
+    try:
+        return json.loads((root / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"bundle {root}: {name} is missing; copy the whole bundle folder or {_REEXPORT}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"bundle {root}: {name} is not valid JSON ({e}); {_REEXPORT}") from None
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    m = _read_json(root, BUNDLE_MANIFEST)
+    where = f"bundle {root}: {BUNDLE_MANIFEST}"
+    if not isinstance(m, dict):
+        raise BundleError(f"{where} is not a JSON object; {_REEXPORT}")
+    if m.get("schema_version") != SCHEMA_VERSION:
+        raise BundleError(
+            f"{where}: schema_version {m.get('schema_version')!r} is not supported (this neurec reads "
+            f"{SCHEMA_VERSION!r}); {_REEXPORT} with a matching neurec version"
+        )
+    files = m.get("files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise BundleError(f"{where}: 'files' must map file names to sha256 hex strings; {_REEXPORT}")
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise BundleError(f"{where} does not list {name}; {_REEXPORT}")
+    for name in files:
+        # Only plain names: a manifest must not make the loader hash files outside the bundle.
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise BundleError(f"{where}: file name {name!r} is not a plain file name; {_REEXPORT}")
+    _check_manifest_fields(m, where)
+    return m
+
+
+def _check_manifest_fields(m: dict[str, Any], where: str) -> None:
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise BundleError(f"{where}: {what}; {_REEXPORT}")
+
+    need(isinstance(m.get("model_version"), str), "'model_version' must be a string")
+    run_id = m.get("training_run_id")
+    need(run_id is None or isinstance(run_id, str), "'training_run_id' must be a string or null")
+    need(isinstance(m.get("vocab_sha256"), str), "'vocab_sha256' must be a string")
+    need(_is_int(m.get("n_items")) and m["n_items"] > OOV_ID, "'n_items' must be an integer > 1")
+    model = m.get("model")
+    need(isinstance(model, dict), "'model' must be an object")
+    need(_is_int(model.get("max_history")) and model["max_history"] >= 1, "'model.max_history' must be an integer >= 1")
+    for key in ("inputs", "outputs"):
+        specs = model.get(key)
+        need(isinstance(specs, list) and all(isinstance(s, dict) and "name" in s for s in specs),
+             f"'model.{key}' must be a list of objects with a 'name'")
+    names = [str(s["name"]) for s in model["inputs"]]
+    need(sorted(names) == sorted(MODEL_INPUTS), f"'model.inputs' are {names}, expected {list(MODEL_INPUTS)}")
+    outs = [str(s["name"]) for s in model["outputs"]]
+    need(outs == [MODEL_OUTPUT], f"'model.outputs' are {outs}, expected [{MODEL_OUTPUT!r}]")
+    cal = m.get("calibration")
+    need(isinstance(cal, dict), "'calibration' must be an object")
+    t, b = cal.get("temperature"), cal.get("bias")
+    need(_is_number(t) and t > 0, f"'calibration.temperature' must be a positive number, got {t!r}")
+    need(_is_number(b), f"'calibration.bias' must be a number, got {b!r}")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _verify_file(root: Path, name: str, expected: str) -> None:
+    path = root / name
+    if not path.is_file():
+        raise BundleError(
+            f"bundle {root}: {name} is listed in {BUNDLE_MANIFEST} but missing; "
+            f"copy the whole bundle folder or {_REEXPORT}"
+        )
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise BundleError(
+            f"bundle {root}: {name} sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…): "
+            f"the file was changed after export; {_REEXPORT}"
+        )
+
+
+def _read_vocab(root: Path, manifest: dict[str, Any]) -> ItemVocab:
+    try:
+        vocab = ItemVocab.load(root / BUNDLE_VOCAB)
+    except (ValueError, OSError) as e:  # JSONDecodeError is a ValueError
+        raise BundleError(f"bundle {root}: {BUNDLE_VOCAB} cannot be read ({e}); {_REEXPORT}") from None
+    if vocab.sha256() != manifest["vocab_sha256"]:
+        raise BundleError(
+            f"bundle {root}: {BUNDLE_VOCAB} does not match the vocabulary the model was trained with "
+            f"(vocab_sha256 {manifest['vocab_sha256'][:12]}…, file gives {vocab.sha256()[:12]}…); {_REEXPORT}"
+        )
+    if len(vocab) != manifest["n_items"]:
+        raise BundleError(
+            f"bundle {root}: {BUNDLE_VOCAB} has {len(vocab)} ids but the manifest says n_items="
+            f"{manifest['n_items']}; {_REEXPORT}"
+        )
+    return vocab
+
+
+def _read_items(root: Path, vocab: ItemVocab, n_items: int) -> dict[str, np.ndarray]:
+    raw = _read_json(root, BUNDLE_ITEMS)
+    where = f"bundle {root}: {BUNDLE_ITEMS}"
+    if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
+        raise BundleError(f"{where} must be an object of column arrays; {_REEXPORT}")
+    for col in ("item_id", "index"):
+        if col not in raw:
+            raise BundleError(f"{where} has no {col!r} column; {_REEXPORT}")
+    lengths = {col: len(values) for col, values in raw.items()}
+    if len(set(lengths.values())) > 1:
+        raise BundleError(f"{where}: columns differ in length ({lengths}); {_REEXPORT}")
+    if not lengths["item_id"]:
+        raise BundleError(f"{where} has no items; {_REEXPORT}")
+    items = {col: _column(where, col, values) for col, values in raw.items()}
+    ids, index = items["item_id"], items["index"]
+    if len(set(ids.tolist())) != len(ids):
+        raise BundleError(f"{where}: item_id has duplicates; {_REEXPORT}")
+    bad = np.flatnonzero((index < OOV_ID) | (index >= n_items))
+    if bad.size:
+        raise BundleError(
+            f"{where}: {bad.size} index values outside [{OOV_ID}, {n_items}), e.g. item {ids[bad[0]]!r} has "
+            f"index {index[bad[0]]}; {_REEXPORT}"
+        )
+    wrong = np.flatnonzero(vocab.encode(ids) != index)
+    if wrong.size:
+        i = wrong[0]
+        raise BundleError(
+            f"{where}: index disagrees with {BUNDLE_VOCAB} for {wrong.size} items, e.g. item {ids[i]!r} has "
+            f"index {index[i]} but the vocabulary says {vocab.encode([ids[i]])[0]}; {_REEXPORT}"
+        )
+    return items
+
+
+def _column(where: str, col: str, values: list) -> np.ndarray:
+    if col == "item_id":
+        if not all(isinstance(v, str) for v in values):
+            raise BundleError(f"{where}: item_id values must be strings; {_REEXPORT}")
+        return np.array(values, dtype=object)
+    if col == "index":
+        if not all(_is_int(v) for v in values):
+            raise BundleError(f"{where}: index values must be integers; {_REEXPORT}")
+        return np.array(values, dtype=np.int64).reshape(-1)
+    if col in NUMERIC_COLUMNS:
+        bad = [i for i, v in enumerate(values) if v is not None and not _is_number(v)]
+        if bad:
+            raise BundleError(
+                f"{where}: {col} must hold numbers or null; row {bad[0]} has {values[bad[0]]!r}; {_REEXPORT}"
+            )
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64).reshape(-1)
+    return np.array(values, dtype=object)  # catalog attributes the current rules do not read
+
+
+def _read_rules(root: Path) -> RulesConfig:
+    try:
+        return RulesConfig.from_dict(_read_json(root, BUNDLE_RULES))
+    except ValueError as e:
+        if isinstance(e, BundleError):
+            raise
+        raise BundleError(f"bundle {root}: {BUNDLE_RULES}: {e}; fix the rules config and {_REEXPORT}") from None
+
+
+def _open_session(root: Path, manifest: dict[str, Any], threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    # One thread per session: extra threads inflated p99 on small machines; scale by processes instead.
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        session = ort.InferenceSession(str(root / BUNDLE_MODEL), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
+        raise BundleError(
+            f"bundle {root}: onnxruntime {ort.__version__} cannot load {BUNDLE_MODEL} ({e}); {_REEXPORT}"
+        ) from None
+    _check_graph(root, session)
+    return session
+
+
+def _check_graph(root: Path, session: ort.InferenceSession) -> None:
+    """The manifest already names MODEL_INPUTS/MODEL_OUTPUT; the graph must agree, or feeds fail per request."""
+    got_in = sorted(a.name for a in session.get_inputs())
+    got_out = [a.name for a in session.get_outputs()]
+    if got_in != sorted(MODEL_INPUTS) or got_out != [MODEL_OUTPUT]:
+        raise BundleError(
+            f"bundle {root}: {BUNDLE_MODEL} has inputs {got_in} and outputs {got_out}, but the manifest "
+            f"declares {sorted(MODEL_INPUTS)} and [{MODEL_OUTPUT!r}]; {_REEXPORT}"
+        )
+    args = [("input", a, "tensor(int64)") for a in session.get_inputs()]
+    args += [("output", a, "tensor(float)") for a in session.get_outputs()]
+    for kind, arg, want in args:
+        if arg.type != want or len(arg.shape) != 2:
+            raise BundleError(
+                f"bundle {root}: {BUNDLE_MODEL} {kind} {arg.name!r} is {arg.type} of rank {len(arg.shape)}, "
+                f"expected {want} of rank 2; {_REEXPORT}"
+            )

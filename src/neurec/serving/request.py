@@ -1,0 +1,149 @@
+"""Validate a JSON-shaped recommendation request into plain arrays, naming the field of every mistake.
+
+Unknown fields are refused rather than ignored: a misspelt "candidates" would otherwise silently mean "all items".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from neurec.schema import EventType
+from neurec.vocab import normalize_id
+
+MAX_HISTORY_EVENTS = 1000
+MAX_CANDIDATES = 100_000
+REQUEST_FIELDS = ("history", "candidates", "cart", "k", "explain")
+EVENT_FIELDS = ("item_id", "event_type", "timestamp")
+# datetime's range; a larger number is almost always milliseconds sent as seconds.
+_MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
+_MAX_TS = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
+_EVENT_TYPES = {label: int(EventType.from_label(label)) for label in EventType.names()}
+
+
+class RequestError(ValueError):
+    """The request is malformed; the message starts with the path of the offending field."""
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    history_items: list[str]  # oldest first (stable by timestamp)
+    history_types: np.ndarray  # (H,) int64 EventType values
+    history_ts: np.ndarray  # (H,) float64 unix seconds, ascending
+    candidates: list[str] | None  # None: every item the model knows; duplicates removed, first kept
+    cart: list[str]
+    k: int | None  # None: the bundle's top_k
+    explain: bool
+
+
+def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequest:
+    if not isinstance(data, dict):
+        raise RequestError(f"request: expected a JSON object, got {_kind(data)}")
+    for key in data:
+        if key not in REQUEST_FIELDS:
+            raise RequestError(f"{key}: unknown field; expected some of {', '.join(REQUEST_FIELDS)}")
+    if "history" not in data:
+        raise RequestError("history: missing field (send [] for a customer without history)")
+    items, types, ts = _parse_history(data["history"], max_events)
+    order = np.argsort(ts, kind="stable")
+    candidates = None
+    if data.get("candidates") is not None:
+        candidates = list(dict.fromkeys(_parse_ids(data["candidates"], "candidates", MAX_CANDIDATES)))
+    cart = _parse_ids(data["cart"], "cart", MAX_CANDIDATES) if data.get("cart") is not None else []
+    k = data.get("k")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise RequestError(f"k: expected an integer >= 1, got {k!r}")
+    explain = data.get("explain", False)
+    if not isinstance(explain, bool):
+        raise RequestError(f"explain: expected true or false, got {explain!r}")
+    return ParsedRequest(
+        history_items=[items[i] for i in order],
+        history_types=types[order],
+        history_ts=ts[order],
+        candidates=candidates,
+        cart=cart,
+        k=k,
+        explain=explain,
+    )
+
+
+def _parse_history(history: Any, max_events: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    if not isinstance(history, list):
+        raise RequestError(f"history: expected a list of events, got {_kind(history)}")
+    if len(history) > max_events:
+        raise RequestError(f"history: {len(history)} events; at most {max_events} are accepted (send the newest)")
+    items: list[str] = []
+    types = np.empty(len(history), dtype=np.int64)
+    ts = np.empty(len(history), dtype=np.float64)
+    for i, event in enumerate(history):
+        where = f"history[{i}]"
+        if not isinstance(event, dict):
+            raise RequestError(f"{where}: expected an object with {', '.join(EVENT_FIELDS)}, got {_kind(event)}")
+        for key in event:
+            if key not in EVENT_FIELDS:
+                raise RequestError(f"{where}.{key}: unknown field; expected {', '.join(EVENT_FIELDS)}")
+        for key in EVENT_FIELDS:
+            if key not in event:
+                raise RequestError(f"{where}.{key}: missing field")
+        items.append(_parse_id(event["item_id"], f"{where}.item_id"))
+        types[i] = _parse_event_type(event["event_type"], f"{where}.event_type")
+        ts[i] = parse_timestamp(event["timestamp"], f"{where}.timestamp")
+    return items, types, ts
+
+
+def _parse_event_type(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        raise RequestError(f"{where}: expected a string, got {_kind(value)}")
+    if value not in _EVENT_TYPES:
+        raise RequestError(f"{where}: unknown event type {value!r}; expected one of {', '.join(_EVENT_TYPES)}")
+    return _EVENT_TYPES[value]
+
+
+def parse_timestamp(value: Any, where: str = "timestamp") -> float:
+    """ISO-8601 (Z, offset, or naive = UTC) or unix seconds, to unix seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RequestError(f"{where}: expected an ISO-8601 string or unix seconds, got {_kind(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):  # fromisoformat only learned "Z" in Python 3.11
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise RequestError(f"{where}: {value!r} is not an ISO-8601 timestamp") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise RequestError(f"{where}: {value!r} is not a finite number of seconds")
+    if not _MIN_TS <= seconds <= _MAX_TS:
+        raise RequestError(f"{where}: {value!r} is out of range for unix seconds (milliseconds sent by mistake?)")
+    return seconds
+
+
+def _parse_ids(values: Any, where: str, limit: int) -> list[str]:
+    if not isinstance(values, list):
+        raise RequestError(f"{where}: expected a list of item ids, got {_kind(values)}")
+    if len(values) > limit:
+        raise RequestError(f"{where}: {len(values)} items; at most {limit} are accepted")
+    return [_parse_id(v, f"{where}[{i}]") for i, v in enumerate(values)]
+
+
+def _parse_id(value: Any, where: str) -> str:
+    # Integers are accepted because shops often keep numeric ids; normalize_id spells them like the vocab does.
+    ok = isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    if not ok or (isinstance(value, float) and not value.is_integer()):
+        raise RequestError(f"{where}: expected an item id (string or integer), got {value!r}")
+    if isinstance(value, str) and not value:
+        raise RequestError(f"{where}: empty item id")
+    return normalize_id(value)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,1 @@
+"""Training: loss, loop, metrics, evaluation and experiment tracking."""

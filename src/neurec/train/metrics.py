@@ -1,0 +1,48 @@
+"""Ranking and probability metrics in numpy, against the whole catalogue (no sampled negatives)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurec.schema import N_RESERVED_IDS
+
+
+def target_ranks(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's target among all real items; ties count half, so a constant scorer is not lucky.
+
+    scores: (N, n_items) with reserved ids in the first columns (ignored); target: (N,) model ids. A target the
+    model cannot know (reserved id: unseen in training) gets rank inf, a miss for every method alike.
+    """
+    real = scores[:, N_RESERVED_IDS:]
+    known = target >= N_RESERVED_IDS
+    t = np.where(known, target - N_RESERVED_IDS, 0)
+    s_t = real[np.arange(len(t)), t][:, None]  # (N, 1)
+    greater = (real > s_t).sum(axis=1)
+    ties = (real == s_t).sum(axis=1) - 1
+    ranks = 1.0 + greater + 0.5 * ties
+    return np.where(known, ranks, np.inf)
+
+
+def ranking_metrics(ranks: np.ndarray, n_items: int, ks: tuple[int, ...] = (5, 10, 20)) -> dict[str, float]:
+    """HR@K, NDCG@K (one relevant item, so IDCG = 1), MRR@K and the all-items AUC from target ranks."""
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = ranks <= k
+        out[f"hr_at_{k}"] = float(hit.mean())
+        out[f"ndcg_at_{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
+        out[f"mrr_at_{k}"] = float(np.where(hit, 1.0 / ranks, 0.0).mean())
+    # AUC of one positive against every other item: the share of items ranked below it. Unknown targets score 0.5.
+    finite = np.isfinite(ranks)
+    auc = np.where(finite, 1.0 - (np.where(finite, ranks, 1.0) - 1.0) / max(n_items - 1, 1), 0.5)
+    out["auc"] = float(auc.mean())
+    return out
+
+
+def log_loss(prob: np.ndarray, label: np.ndarray, eps: float = 1e-7) -> float:
+    p = np.clip(np.asarray(prob, dtype=np.float64), eps, 1.0 - eps)
+    y = np.asarray(label, dtype=np.float64)
+    return float(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)).mean())
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))

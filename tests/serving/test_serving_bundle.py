@@ -1,0 +1,152 @@
+import json
+
+import numpy as np
+import pytest
+
+from neurec.schema import BUNDLE_ITEMS, BUNDLE_MANIFEST, BUNDLE_MODEL, BUNDLE_RULES, BUNDLE_VOCAB
+from neurec.serving import BundleError, RulesConfig, load_bundle
+
+
+def _edit_json(path, edit):
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_good_bundle_loads(template_bundle, kit):
+    b = load_bundle(template_bundle)
+    assert b.model_version == "fixture-1" and b.training_run_id == "run-123"
+    assert b.max_history == 5 and b.temperature == 1.0 and b.bias == 0.0
+    assert b.rules == RulesConfig(**kit.RULES)
+    assert len(b.vocab) == len(kit.KNOWN) + 2
+    assert b.items["item_id"].tolist() == kit.ITEMS["item_id"]
+    assert b.items["index"].dtype == np.int64 and b.items["stock"].dtype == np.float64
+    assert b.model_path == template_bundle / BUNDLE_MODEL
+
+
+def test_changed_model_byte(bundle_copy):
+    path = bundle_copy / BUNDLE_MODEL
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"model\.onnx sha256 mismatch .*changed after export"):
+        load_bundle(bundle_copy)
+
+
+def test_changed_items_byte(bundle_copy):
+    path = bundle_copy / BUNDLE_ITEMS
+    path.write_text(path.read_text().replace("100001", "100009", 1))
+    with pytest.raises(BundleError, match=r"items\.json sha256 mismatch"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("name", [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES])
+def test_deleted_file(bundle_copy, name):
+    (bundle_copy / name).unlink()
+    with pytest.raises(BundleError, match=rf"{name} is listed in manifest\.json but missing"):
+        load_bundle(bundle_copy)
+
+
+def test_wrong_schema_version(bundle_copy):
+    _edit_json(bundle_copy / BUNDLE_MANIFEST, lambda m: m.update(schema_version="2"))
+    with pytest.raises(BundleError, match=r"schema_version '2' is not supported .* reads '1'"):
+        load_bundle(bundle_copy)
+
+
+def test_vocab_hash_mismatch(bundle_copy):
+    _edit_json(bundle_copy / BUNDLE_MANIFEST, lambda m: m.update(vocab_sha256="0" * 64))
+    with pytest.raises(BundleError, match=r"vocab\.json does not match the vocabulary .*vocab_sha256 000000"):
+        load_bundle(bundle_copy)
+
+
+def test_manifest_missing(bundle_copy):
+    (bundle_copy / BUNDLE_MANIFEST).unlink()
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
+        load_bundle(bundle_copy)
+
+
+def test_manifest_garbled(bundle_copy):
+    (bundle_copy / BUNDLE_MANIFEST).write_text('{"schema_version": "1", ')
+    with pytest.raises(BundleError, match=r"manifest\.json is not valid JSON"):
+        load_bundle(bundle_copy)
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(BundleError, match="not a folder"):
+        load_bundle(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m["files"].pop(BUNDLE_RULES), r"does not list rules\.json"),
+        (lambda m: m["files"].update({"../x": "00"}), r"'\.\./x' is not a plain file name"),
+        (lambda m: m["calibration"].update(temperature=0), r"calibration\.temperature' must be a positive number"),
+        (lambda m: m["model"].update(max_history=0), r"model\.max_history"),
+        (lambda m: m["model"]["inputs"].pop(), r"'model\.inputs' are"),
+        (lambda m: m.update(n_items=99), r"n_items=99"),
+        (lambda m: m.update(training_run_id=5), r"training_run_id. must be a string or null"),
+    ],
+)
+def test_manifest_fields(bundle_copy, edit, message):
+    _edit_json(bundle_copy / BUNDLE_MANIFEST, edit)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t["price"].pop(), r"columns differ in length"),
+        (lambda t: t["index"].__setitem__(0, 10), r"1 index values outside \[1, 10\), e\.g\. item '100001'"),
+        (lambda t: t["index"].__setitem__(0, 0), r"index values outside"),
+        (lambda t: t["index"].__setitem__(0, 3), r"index disagrees with vocab\.json .*'100001' has index 3"),
+        (lambda t: t["item_id"].__setitem__(1, "100001"), r"item_id has duplicates"),
+        (lambda t: t["margin"].__setitem__(2, "high"), r"margin must hold numbers or null; row 2 has 'high'"),
+        (lambda t: t.pop("index"), r"no 'index' column"),
+    ],
+)
+def test_item_table_checks(bundle_copy, kit, edit, message):
+    _edit_json(bundle_copy / BUNDLE_ITEMS, edit)
+    kit.rehash(bundle_copy)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+def test_rules_unknown_key_named(bundle_copy, kit):
+    _edit_json(bundle_copy / BUNDLE_RULES, lambda r: r.update(min_probabilty=0.5))
+    kit.rehash(bundle_copy)
+    with pytest.raises(BundleError, match=r"rules\.json: unknown key 'min_probabilty'"):
+        load_bundle(bundle_copy)
+
+
+def test_graph_names_must_match(bundle_copy, kit, tmp_path):
+    import onnx
+
+    model = onnx.load(str(bundle_copy / BUNDLE_MODEL))
+    model.graph.output[0].name = "scores"
+    model.graph.node[-1].output[0] = "scores"
+    onnx.save(model, str(bundle_copy / BUNDLE_MODEL))
+    kit.rehash(bundle_copy)
+    with pytest.raises(BundleError, match=r"outputs \['scores'\], but the manifest declares"):
+        load_bundle(bundle_copy)
+
+
+def test_unloadable_model(bundle_copy, kit):
+    (bundle_copy / BUNDLE_MODEL).write_bytes(b"not an onnx graph")
+    kit.rehash(bundle_copy)
+    with pytest.raises(BundleError, match=r"onnxruntime .* cannot load model\.onnx"):
+        load_bundle(bundle_copy)
+
+
+def test_null_catalog_values_become_nan(bundle_copy, kit):
+    _edit_json(bundle_copy / BUNDLE_ITEMS, lambda t: t["margin"].__setitem__(0, None))
+    kit.rehash(bundle_copy)
+    assert np.isnan(load_bundle(bundle_copy).items["margin"][0])
+
+
+def test_empty_item_table(bundle_copy, kit):
+    _edit_json(bundle_copy / BUNDLE_ITEMS, lambda t: [v.clear() for v in t.values()])
+    kit.rehash(bundle_copy)
+    with pytest.raises(BundleError, match=r"items\.json has no items"):
+        load_bundle(bundle_copy)

@@ -1,0 +1,80 @@
+import pytest
+
+from neurec.serving.request import MAX_HISTORY_EVENTS, RequestError, parse_request, parse_timestamp
+
+T0 = 1_772_359_200  # 2026-03-01T10:00:00Z
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-03-01T10:00:00Z", "2026-03-01T11:00:00+01:00", "2026-03-01T10:00:00", "2026-03-01 10:00:00.000z",
+     T0, float(T0)],
+)
+def test_timestamp_forms_agree(value):
+    assert parse_timestamp(value) == T0
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("yesterday", "'yesterday' is not an ISO-8601 timestamp"),
+        (float("inf"), "not a finite number"),
+        (T0 * 1000, "milliseconds sent by mistake"),
+        (True, "expected an ISO-8601 string or unix seconds, got a boolean"),
+        (None, "got null"),
+    ],
+)
+def test_bad_timestamps(value, message):
+    with pytest.raises(RequestError, match=message):
+        parse_timestamp(value, "history[0].timestamp")
+
+
+def test_history_sorted_stably_by_time():
+    history = [
+        {"item_id": "b", "event_type": "view", "timestamp": T0 + 10},
+        {"item_id": "a", "event_type": "purchase", "timestamp": "2026-03-01T10:00:00Z"},
+        {"item_id": "c", "event_type": "add_to_cart", "timestamp": T0 + 10},
+    ]
+    req = parse_request({"history": history})
+    assert req.history_items == ["a", "b", "c"]
+    assert req.history_types.tolist() == [3, 1, 2]
+    assert req.history_ts.tolist() == [T0, T0 + 10, T0 + 10]
+    assert req.candidates is None and req.cart == [] and req.k is None and req.explain is False
+
+
+def test_ids_are_normalized_and_candidates_deduplicated():
+    req = parse_request({"history": [], "candidates": [42, "7", 42.0, "42"], "cart": [7]})
+    assert req.candidates == ["42", "7"] and req.cart == ["7"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], r"^request: expected a JSON object, got a list"),
+        ({"history": {}}, r"^history: expected a list of events, got an object"),
+        ({"history": ["x"]}, r"^history\[0\]: expected an object"),
+        ({"history": [{"item_id": "1", "event_type": "view", "timestamp": 0, "price": 3}]},
+         r"^history\[0\]\.price: unknown field"),
+        ({"history": [{"event_type": "view", "timestamp": 0}]}, r"^history\[0\]\.item_id: missing field"),
+        ({"history": [{"item_id": [1], "event_type": "view", "timestamp": 0}]}, r"^history\[0\]\.item_id: expected"),
+        ({"history": [{"item_id": "1", "event_type": 2, "timestamp": 0}]},
+         r"^history\[0\]\.event_type: expected a string, got int"),
+        ({"history": [{"item_id": "1", "event_type": "pad", "timestamp": 0}]}, r"unknown event type 'pad'"),
+        ({"history": [], "candidates": "100001"}, r"^candidates: expected a list of item ids"),
+        ({"history": [], "candidates": [1.5]}, r"^candidates\[0\]: expected an item id"),
+        ({"history": [], "cart": [""]}, r"^cart\[0\]: empty item id"),
+        ({"history": [], "k": "3"}, r"^k: expected an integer >= 1, got '3'"),
+        ({"history": [], "k": True}, r"^k: expected an integer"),
+        ({"history": [], "explain": "yes"}, r"^explain: expected true or false"),
+    ],
+)
+def test_errors_name_the_field(data, message):
+    with pytest.raises(RequestError, match=message):
+        parse_request(data)
+
+
+def test_history_length_limit():
+    event = {"item_id": "1", "event_type": "view", "timestamp": T0}
+    assert len(parse_request({"history": [event] * MAX_HISTORY_EVENTS}).history_items) == MAX_HISTORY_EVENTS
+    with pytest.raises(RequestError, match=rf"^history: {MAX_HISTORY_EVENTS + 1} events; at most"):
+        parse_request({"history": [event] * (MAX_HISTORY_EVENTS + 1)})

@@ -1,0 +1,107 @@
+import math
+
+import numpy as np
+import pytest
+
+from neurec.serving import rules
+from neurec.serving.rules import RulesConfig
+
+
+def test_drop_unknown():
+    assert rules.drop_unknown(np.array([0, 1, 2, 7])).tolist() == [False, False, True, True]
+
+
+def test_drop_out_of_stock_keeps_unknown_stock():
+    stock = np.array([3, 0, -2, np.nan, 0.5])
+    assert rules.drop_out_of_stock(stock).tolist() == [True, False, False, True, True]
+
+
+def test_drop_in_cart():
+    assert rules.drop_in_cart(np.array([4, 1, 9]), np.array([9, 5])).tolist() == [True, True, False]
+    assert rules.drop_in_cart(np.array([4, 1]), np.array([], dtype=np.int64)).tolist() == [True, True]
+
+
+def test_drop_below_keeps_equal():
+    assert rules.drop_below(np.array([0.01, 0.02, 0.5]), 0.02).tolist() == [False, True, True]
+
+
+def test_margin_reference_uses_in_stock_items_only():
+    margin = np.array([2.0, 4.0, 100.0, np.nan])
+    stock = np.array([1, 5, 0, 3])
+    assert rules.margin_reference(margin, stock) == 3.0
+    assert rules.margin_reference(margin) == pytest.approx(106 / 3)
+    assert rules.margin_reference(np.array([-1.0, 0.0]), np.array([1, 1])) is None
+    assert rules.margin_reference(margin, np.zeros(4)) is None
+
+
+def test_blend_score_hand_computed():
+    prob = np.array([0.5, 0.2, 0.4, 0.3])
+    margin = np.array([2.0, 8.0, 4.0, np.nan])
+    # w = 0.5, ref = 4: factors 0.75, 1.5, 1.0 and 1.0 for the unknown margin.
+    got = rules.blend_score(prob, margin, weight=0.5, margin_ref=4.0)
+    assert got == pytest.approx([0.375, 0.3, 0.4, 0.3])
+    assert rules.blend_score(prob, margin, weight=0.0, margin_ref=4.0) == pytest.approx(prob)
+    assert rules.blend_score(prob, margin, weight=1.0, margin_ref=4.0) == pytest.approx([0.25, 0.4, 0.4, 0.3])
+    assert rules.blend_score(prob, margin, weight=0.5, margin_ref=None) == pytest.approx(prob)
+
+
+def test_top_k_order_and_ties():
+    scores = np.array([0.2, 0.5, 0.2, 0.9, 0.5])
+    assert rules.top_k(scores, 4).tolist() == [3, 1, 4, 0]
+    assert rules.top_k(scores, 10).tolist() == [3, 1, 4, 0, 2]  # fewer than k available
+    assert rules.top_k(np.array([]), 3).tolist() == []
+
+
+def test_record_drops_keeps_first_reason():
+    codes = np.zeros(4, dtype=np.int8)
+    codes = rules.record_drops(codes, np.array([True, False, True, False]), rules.OUT_OF_STOCK)
+    codes = rules.record_drops(codes, np.array([False, False, True, True]), rules.IN_CART)
+    assert [rules.REASONS[c - 1] if c else None for c in codes] == [
+        rules.IN_CART, rules.OUT_OF_STOCK, None, rules.OUT_OF_STOCK,
+    ]
+
+
+def test_rules_config_defaults_and_parse():
+    assert RulesConfig.from_dict({}) == RulesConfig()
+    cfg = RulesConfig.from_dict({"top_k": 2, "min_probability": 0, "margin_weight": 1, "drop_in_cart": False})
+    assert cfg == RulesConfig(top_k=2, min_probability=0.0, margin_weight=1.0, drop_in_cart=False)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "expected a JSON object"),
+        ({"topk": 3}, "unknown key 'topk'"),
+        ({"top_k": 0}, "top_k: expected an integer >= 1"),
+        ({"top_k": 2.0}, "top_k: expected an integer"),
+        ({"top_k": True}, "top_k: expected an integer"),
+        ({"min_probability": 1.0}, r"min_probability: 1.0 is outside \[0, 1\)"),
+        ({"min_probability": -0.1}, "min_probability: -0.1 is outside"),
+        ({"min_probability": math.nan}, "min_probability: expected a number"),
+        ({"margin_weight": 1.5}, r"margin_weight: 1.5 is outside \[0, 1\]"),
+        ({"margin_weight": "0.5"}, "margin_weight: expected a number"),
+        ({"drop_in_cart": 1}, "drop_in_cart: expected true or false"),
+    ],
+)
+def test_rules_config_rejects(data, message):
+    with pytest.raises(ValueError, match=message):
+        RulesConfig.from_dict(data)
+
+
+def test_effective_rules_switch_off_missing_data():
+    cfg = RulesConfig(margin_weight=0.5, drop_out_of_stock=True)
+    same, notes = rules.effective_rules(cfg, has_stock=True, has_margin=True, margin_ref=3.0)
+    assert same == cfg and notes == []
+    off, notes = rules.effective_rules(cfg, has_stock=False, has_margin=False, margin_ref=None)
+    assert off.drop_out_of_stock is False and off.margin_weight == 0.0
+    assert len(notes) == 2 and "stock" in notes[0] and "margin" in notes[1]
+    off, notes = rules.effective_rules(cfg, has_stock=True, has_margin=True, margin_ref=None)
+    assert off.margin_weight == 0.0 and "positive mean margin" in notes[0]
+
+
+def test_top_k_matches_full_stable_sort():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.integers(0, 5, size=rng.integers(0, 30)) / 4  # many ties
+        k = int(rng.integers(0, 35))
+        assert rules.top_k(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()

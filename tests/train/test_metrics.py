@@ -1,0 +1,51 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurec.train.loss import candidate_loss, sample_negatives
+from neurec.train.metrics import log_loss, ranking_metrics, target_ranks
+
+
+def test_ranks_ignore_reserved_columns_and_split_ties():
+    scores = np.array(
+        [
+            [9.0, 9.0, 0.5, 0.9, 0.1, 0.3],  # target id 2 (0.5): only 0.9 is above -> rank 2
+            [0.0, 0.0, 1.0, 1.0, 1.0, 1.0],  # all tied: rank 1 + 3/2
+            [0.0, 0.0, 0.2, 0.4, 0.6, 0.8],  # target unseen in training (OOV id 1): a miss
+        ]
+    )
+    ranks = target_ranks(scores, np.array([2, 5, 1]))
+    assert ranks[0] == 2.0 and ranks[1] == 2.5 and np.isinf(ranks[2])
+
+
+def test_ranking_metrics_hand_computed():
+    ranks = np.array([1.0, 2.0, 11.0, np.inf])
+    m = ranking_metrics(ranks, n_items=21, ks=(10,))
+    assert m["hr_at_10"] == pytest.approx(0.5)
+    assert m["ndcg_at_10"] == pytest.approx((1.0 + 1.0 / math.log2(3)) / 4)
+    assert m["mrr_at_10"] == pytest.approx((1.0 + 0.5) / 4)
+    # AUC: rank r among 21 items beats 21 - r of the 20 others; unknown target counts 0.5
+    assert m["auc"] == pytest.approx((1.0 + 19 / 20 + 10 / 20 + 0.5) / 4)
+
+
+def test_log_loss_known_value():
+    assert log_loss(np.array([0.8, 0.3]), np.array([1, 0])) == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)
+
+
+def test_negatives_never_hit_the_target_and_stay_in_range():
+    g = torch.Generator().manual_seed(0)
+    target = torch.tensor([2, 3, 4] * 50)
+    neg = sample_negatives(target, n_items=5, n_negatives=20, generator=g)
+    assert neg.min() >= 2 and neg.max() <= 4
+    assert not (neg == target[:, None]).any()
+
+
+def test_losses_prefer_the_positive():
+    good = torch.tensor([[5.0, -5.0, -5.0]])
+    bad = torch.tensor([[-5.0, 5.0, 5.0]])
+    for kind in ("bce", "softmax"):
+        assert candidate_loss(good, kind) < candidate_loss(bad, kind)
+    with pytest.raises(ValueError):
+        candidate_loss(good, "hinge")
