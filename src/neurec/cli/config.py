@@ -15,6 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from neurec.data.errors import DataError
 
 
+class ConfigError(ValueError):
+    """A config value that cannot work; reported like bad data, before any compute is spent."""
+
+
 def config_dir() -> str:
     """configs/ at the project root (src layout: three levels above this package)."""
     here = Path(__file__).resolve()
@@ -35,7 +39,13 @@ def run_config(cfg: DictConfig):
     """The RunConfig for `neurec.pipeline.run`, and the resolved config as a plain dict for tracking."""
     from neurec.pipeline import RunConfig
 
+    from neurec.serving.rules import RulesConfig
+
     resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    try:
+        RulesConfig.from_dict(resolved["rules"])  # the scorer would refuse the bundle later; say so now
+    except ValueError as exc:
+        raise ConfigError(f"rules: {exc}") from None
     out = output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
@@ -61,7 +71,7 @@ def friendly_errors(prog: str) -> Callable:
         def inner(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except DataError as exc:
+            except (DataError, ConfigError) as exc:
                 logging.getLogger(prog).debug("data error", exc_info=True)
                 print(f"{prog}: error: {exc}", file=sys.stderr)
                 sys.exit(2)

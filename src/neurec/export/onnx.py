@@ -46,7 +46,9 @@ def export_onnx(model: PurchaseModel, path: Path) -> Path:
         "candidates": {0: dims["batch"], 1: dims["candidates"]},
     }
     example = _example(model, 2, min(4, model.cfg.max_history), 3, 1, 0)
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    # The exporter and its optimiser log every pass at INFO, which buries the run's own report.
+    for name in ("torch.onnx", "onnxscript", "onnx_ir"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

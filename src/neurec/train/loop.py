@@ -69,7 +69,7 @@ def _train_epoch(model: PurchaseModel, data: ExampleSet, opt: torch.optim.Optimi
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-        total, batches = total + float(loss), batches + 1
+        total, batches = total + loss.item(), batches + 1
         bar.set_postfix(loss=f"{total / batches:.4f}")
     return total / max(batches, 1)
 

@@ -1,0 +1,145 @@
+"""End to end on the real config, shrunk: simulate -> train -> evaluate -> export -> bundle -> score, tracked."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from neurec.cli.config import run_config
+from neurec.pipeline import run
+from neurec.serving import Scorer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mlflow_store, compose_train):
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = compose_train(
+        [f"tracking.uri={mlflow_store['uri']}", f"tracking.artifact_location={mlflow_store['artifacts']}", "tracking.experiment=e2e"],
+        tmp,
+    )
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("hydra")
+    run_cfg, resolved = run_config(cfg)
+    return run(run_cfg, resolved), mlflow_store
+
+
+def test_run_reports_model_and_baselines(trained):
+    result, _ = trained
+    assert set(result.metrics) == {"model", "popularity", "oracle"}
+    for values in result.metrics.values():
+        assert 0.0 <= values["ndcg_at_10"] <= values["hr_at_10"] <= 1.0
+    assert result.metrics["oracle"]["ndcg_at_10"] > result.metrics["popularity"]["ndcg_at_10"]
+    assert len(result.fit.history) == 2 and result.checkpoint.exists()
+
+
+def test_mlflow_run_holds_params_epoch_metrics_and_bundle(trained):
+    from mlflow.tracking import MlflowClient
+
+    result, store = trained
+    client = MlflowClient(tracking_uri=store["uri"])
+    run_ = client.get_run(result.run_id)
+    assert run_.info.status == "FINISHED"
+    assert run_.data.params["model.dim"] == "64" and run_.data.params["data.name"] == "simulator"
+    steps = [m.step for m in client.get_metric_history(result.run_id, "valid_ndcg_at_10")]
+    assert steps == [1, 2]
+    assert len(client.get_metric_history(result.run_id, "train_loss")) == 2
+    for key in ("test_ndcg_at_10", "test_popularity_ndcg_at_10", "test_oracle_ndcg_at_10", "test_auc", "test_logloss"):
+        assert key in run_.data.metrics
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"bundle", "checkpoint", "config.yaml"} <= names
+    bundle_files = {a.path.split("/")[-1] for a in client.list_artifacts(result.run_id, "bundle")}
+    assert {"model.onnx", "manifest.json", "items.json", "vocab.json", "rules.json"} <= bundle_files
+
+
+def test_bundle_scores_a_cart(trained):
+    result, _ = trained
+    manifest = json.loads((result.bundle_dir / "manifest.json").read_text())
+    assert manifest["training_run_id"] == result.run_id
+    scorer = Scorer.from_bundle(result.bundle_dir)
+    data = result.data
+    history = [
+        {"item_id": str(i), "event_type": "view", "timestamp": 1_767_600_000 + k}
+        for k, i in enumerate(data.vocab.items[:5])
+    ]
+    cart = [data.vocab.items[0]]
+    response = scorer.recommend({"history": history, "cart": cart, "explain": True})
+    assert 0 < len(response["items"]) <= 4
+    assert all(r["item_id"] not in cart for r in response["items"])
+    assert any(d["reason"] == "in_cart" for d in response["dropped"])
+    scores = [r["score"] for r in response["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_every_config_group_option_instantiates(tmp_path, compose_train):
+    for overrides in ([], ["tracking=none"], ["data=files", "data.events_path=x.csv"], ["experiment=small"], ["debug=fast"]):
+        cfg = compose_train(overrides, tmp_path)
+        for group in ("data", "trainer", "tracking", "export"):
+            assert instantiate(cfg[group]) is not None
+        assert OmegaConf.to_container(cfg.model, resolve=True)["max_history"] == cfg.data.max_history
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurec.cli.demo", "debug=fast", "trainer.epochs=2", f"paths.root_dir={tmp_path}",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "model / popularity NDCG@10" in out and "popularity" in out and "bundle:" in out
+    assert "sample customer" in out and "rank" in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.slow
+def test_mlflow_ui_shows_the_run_and_its_bundle(trained):
+    """The README's `mlflow ui` command, as a real process on 127.0.0.1, stopped by its PID."""
+    import os
+    import signal
+    import time
+    import urllib.error
+    from pathlib import Path
+
+    result, store = trained
+    port = _free_port()
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.Popen(
+        [str(mlflow_bin), "ui", "--backend-store-uri", store["uri"], "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                _get_json(f"{base}/api/2.0/mlflow/experiments/search?max_results=10")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert proc.poll() is None, "mlflow ui exited"
+                assert time.monotonic() < deadline, "mlflow ui did not answer within 90 s"
+                time.sleep(0.5)
+        run_ = _get_json(f"{base}/api/2.0/mlflow/runs/get?run_id={result.run_id}")["run"]
+        assert any(p["key"] == "model.dim" for p in run_["data"]["params"])
+        files = _get_json(f"{base}/ajax-api/2.0/mlflow/artifacts/list?run_uuid={result.run_id}&path=bundle")["files"]
+        assert "bundle/model.onnx" in {f["path"] for f in files}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the main PID and its workers, so none keeps the port
+        proc.wait(timeout=30)
