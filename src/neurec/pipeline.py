@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurec.data.prepare import DataConfig, PreparedData, prepare
+from neurec.data.config import DataConfig
+from neurec.data.prepare import PreparedData, prepare
 from neurec.export.bundle import write_bundle
 from neurec.export.onnx import check_parity, export_onnx
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
@@ -72,13 +73,13 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
     torch.manual_seed(cfg.seed)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    data = prepare(cfg.data)
+    data = prepare(cfg.data, cfg.out_dir / "data")
     seconds["data"] = time.perf_counter() - t0
 
     tracker = make_tracker(cfg.tracking, cfg.run_name, tags={"neurec.data": cfg.data.name})
     try:
         tracker.log_params(resolved_config)
-        tracker.log_metrics({f"data_{k}": v for k, v in data.stats.items()})
+        tracker.log_metrics({f"data_{k}": v for k, v in {**data.stats, **data.report.metrics()}.items()})
         model = PurchaseModel(PurchaseModelConfig(n_items=len(data.vocab), **cfg.model))
         result = fit(model, data.train, data.valid, cfg.trainer, cfg.out_dir / "checkpoints", on_epoch=lambda e, m: tracker.log_metrics(m, step=e))
         seconds["train"] = result.seconds

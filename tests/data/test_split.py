@@ -4,6 +4,7 @@ import pytest
 
 from neurec.data.errors import DataError
 from neurec.data.split import find_targets, histories_before, time_boundaries, user_starts
+from neurec.data.config import DataConfig
 from neurec.data.validate import validate_events
 from neurec.features import encode_history, pad_histories
 from neurec.vocab import ItemVocab
@@ -24,7 +25,7 @@ def _log() -> pd.DataFrame:
         ("u2", "s3", "a", "purchase", 201),  # the same item twice in one order: one decision
     ]
     frame = pd.DataFrame(rows, columns=["user_id", "session_id", "item_id", "event_type", "timestamp"])
-    return validate_events(frame, "t", timestamp_unit="s")
+    return validate_events(frame, "t", DataConfig(source="files"))[0]
 
 
 def test_targets_move_back_to_the_cart_decision():

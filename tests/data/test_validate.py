@@ -2,20 +2,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neurec.data.config import DataConfig
 from neurec.data.errors import DataError
 from neurec.data.load import read_table
-from neurec.data.validate import validate_catalog, validate_events
+from neurec.data.validate import resolve_policies, validate_catalog, validate_events
 from neurec.schema import EventType
 
 
-def _events(**overrides) -> pd.DataFrame:
+def _events(n_extra: int = 0, **overrides) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
-            "user_id": [1, 1, 2, 2],
-            "session_id": [10, 10, 20, 20],
-            "item_id": [100, 101, 100, 102],
-            "event_type": ["view", "add_to_cart", "view", "purchase"],
-            "timestamp": ["2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z", "2026-01-02T09:00:00", "2026-01-02T09:05:00"],
+            "user_id": [1, 1, 2, 2] + [3] * n_extra,
+            "session_id": [10, 10, 20, 20] + [30] * n_extra,
+            "item_id": [100, 101, 100, 102] + list(range(200, 200 + n_extra)),
+            "event_type": ["view", "add_to_cart", "view", "purchase"] + ["view"] * n_extra,
+            "timestamp": ["2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z", "2026-01-02T09:00:00", "2026-01-02T09:05:00"]
+            + [f"2026-01-03T10:{i % 60:02d}:00Z" for i in range(n_extra)],
         }
     )
     for k, v in overrides.items():
@@ -23,42 +25,106 @@ def _events(**overrides) -> pd.DataFrame:
     return frame
 
 
+def check(frame: pd.DataFrame, **cfg):
+    return validate_events(frame, "t", DataConfig(source="files", **cfg))
+
+
 def test_valid_events_become_canonical():
-    out = validate_events(_events(), "t")
+    out, report = check(_events())
     assert list(out.columns) == ["user_id", "session_id", "item_id", "event_type", "ts"]
     assert out["item_id"].tolist() == ["100", "101", "100", "102"]
     assert out["event_type"].tolist() == [EventType.VIEW, EventType.ADD_TO_CART, EventType.VIEW, EventType.PURCHASE]
     assert out["ts"].iloc[1] - out["ts"].iloc[0] == 60.0
+    assert report.metrics() == {}
 
 
-def test_missing_column_is_named():
-    with pytest.raises(DataError, match=r"missing column\(s\) \['session_id'\]"):
-        validate_events(_events().drop(columns="session_id"), "t")
+def test_missing_column_is_named_with_the_fix():
+    with pytest.raises(DataError, match=r"missing column\(s\) \['timestamp'\].*data.columns"):
+        check(_events().drop(columns="timestamp"))
 
 
 def test_unknown_event_type_lists_counts_and_mapping():
-    with pytest.raises(DataError, match=r"2 row\(s\) with an unknown event_type \('pv': 2\).*data.event_map.pv="):
-        validate_events(_events(event_type=["pv", "pv", "view", "purchase"]), "t")
-    ok = validate_events(_events(event_type=["pv", "pv", "view", "buy"]), "t", event_map={"pv": "view", "buy": "purchase"})
+    with pytest.raises(DataError, match=r"2 row\(s\) with an unknown event_type \('pv': 2\).*\+data.event_map.pv="):
+        check(_events(event_type=["pv", "pv", "view", "purchase"]))
+    ok, _ = check(_events(event_type=["pv", "pv", "view", "buy"]), event_map={"pv": "view", "buy": "purchase"})
     assert ok["event_type"].tolist().count(EventType.VIEW) == 3
 
 
-def test_unparsable_timestamp_shows_row():
-    with pytest.raises(DataError, match=r"1 row\(s\) with an unparsable timestamp: row 3: \{'timestamp': 'yesterday'\}"):
-        validate_events(_events(timestamp=["2026-01-01", "2026-01-01", "yesterday", "2026-01-02"]), "t")
+def test_event_kinds_mapped_to_drop_are_counted():
+    out, report = check(_events(event_type=["view", "fav", "view", "purchase"]), event_map={"fav": "drop"})
+    assert len(out) == 3 and report.dropped == {"mapped_to_drop": 1}
 
 
-def test_numeric_timestamps_in_seconds_or_ms():
-    secs = validate_events(_events(timestamp=[1_700_000_000, 1_700_000_060, 1_700_000_100, 1_700_000_200]), "t")
-    ms = validate_events(_events(timestamp=[1_700_000_000_000, 1_700_000_060_000, 1_700_000_100_000, 1_700_000_200_000]), "t", timestamp_unit="ms")
+def test_bad_timestamps_dropped_and_counted_or_refused():
+    frame = _events(n_extra=40, timestamp=None)
+    frame["timestamp"] = ["2026-01-01", "yesterday"] + ["2026-01-02"] * 42
+    out, report = check(frame)
+    assert len(out) == 43 and report.dropped == {"bad_timestamp": 1}
+    with pytest.raises(DataError, match=r"1 row\(s\) with an unparsable timestamp: row 2: .*'yesterday'"):
+        check(frame, policies={"bad_timestamp": "error"})
+
+
+def test_dropping_too_much_means_the_wrong_format():
+    with pytest.raises(DataError, match=r"25.0% of the rows, more than data.max_bad_fraction"):
+        check(_events(timestamp=["2026-01-01", "garbage", "2026-01-02", "2026-01-02"]))
+
+
+def test_rees46_style_utc_suffix_and_numeric_units():
+    out, _ = check(_events(timestamp=["2019-10-01 00:00:00 UTC", "2019-10-01 00:00:05 UTC", "2019-10-01 00:01:00 UTC", "2019-10-01 00:02:00 UTC"]))
+    assert out["ts"].iloc[0] == pd.Timestamp("2019-10-01", tz="UTC").timestamp()
+    secs, _ = check(_events(timestamp=[1_700_000_000, 1_700_000_060, 1_700_000_100, 1_700_000_200]))
+    ms, _ = check(_events(timestamp=[1_700_000_000_000, 1_700_000_060_000, 1_700_000_100_000, 1_700_000_200_000]), timestamp_unit="ms")
     assert np.allclose(secs["ts"], ms["ts"])
 
 
-def test_nan_ids_and_bad_prices():
-    with pytest.raises(DataError, match=r"1 row\(s\) with an empty or NaN item_id"):
-        validate_events(_events(item_id=[100, np.nan, 100, 102]), "t")
-    with pytest.raises(DataError, match="zero or negative price"):
-        validate_events(_events(price=[1.0, -2.0, 3.0, 4.0]), "t")
+def test_nan_and_empty_ids():
+    frame = _events(n_extra=40)
+    frame.loc[1, "item_id"] = np.nan
+    frame.loc[2, "user_id"] = None
+    out, report = check(frame)
+    assert report.dropped == {"missing_id": 2} and len(out) == 42
+    with pytest.raises(DataError, match=r"2 row\(s\) with an empty or NaN id"):
+        check(frame, policies={"missing_id": "error"})
+
+
+def test_bad_prices_fixed_to_unknown_or_refused():
+    out, report = check(_events(price=[1.0, -2.0, "abc", 4.0]))
+    assert report.fixed == {"bad_price": 2}
+    assert out["price"].isna().sum() == 2 and out["price"].max() == 4.0
+    with pytest.raises(DataError, match="zero, negative or unparsable price"):
+        check(_events(price=[1.0, 0.0, 3.0, 4.0]), policies={"bad_price": "error"})
+
+
+def test_exact_duplicates():
+    frame = pd.concat([_events(n_extra=40), _events().iloc[[0]]], ignore_index=True)
+    out, report = check(frame)
+    assert report.dropped == {"duplicate": 1} and len(out) == 44
+    kept, _ = check(frame, policies={"duplicate": "keep"})
+    assert len(kept) == 45
+    with pytest.raises(DataError, match="exact duplicate"):
+        check(frame, policies={"duplicate": "error"})
+
+
+def test_sessions_by_inactivity_and_users_from_sessions():
+    frame = _events().drop(columns="session_id")
+    frame["timestamp"] = ["2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z", "2026-01-02T09:00:00Z", "2026-01-02T09:05:00Z"]
+    out, report = check(frame, session_gap_minutes=30)
+    assert out["session_id"].nunique() == 3  # user 1 idle for an hour: two sessions
+    anon, report = check(_events().drop(columns="user_id"))
+    assert anon["user_id"].tolist() == anon["session_id"].tolist()
+    assert any("own customer" in n for n in report.notes)
+
+
+def test_min_user_events():
+    out, report = check(_events(n_extra=3), min_user_events=3)
+    assert set(out["user_id"]) == {"3"} and report.dropped == {"user_below_min_events": 4}
+
+
+def test_policy_names_and_values_are_checked():
+    with pytest.raises(DataError, match="data.policies.bad_timestmp: unknown problem"):
+        resolve_policies({"bad_timestmp": "drop"})
+    with pytest.raises(DataError, match="data.policies.duplicate='fix'"):
+        resolve_policies({"duplicate": "fix"})
 
 
 def test_catalog_duplicates_and_non_numeric():
@@ -77,6 +143,3 @@ def test_empty_and_unreadable_files(tmp_path):
         read_table(tmp_path / "header.csv")
     with pytest.raises(DataError, match="no such file"):
         read_table(tmp_path / "nope.csv")
-    (tmp_path / "t.xlsx").write_text("x")
-    with pytest.raises(DataError, match="unknown file type"):
-        read_table(tmp_path / "t.xlsx")

@@ -25,7 +25,7 @@ def mlflow_ui_command(uri: str | None) -> str:
             db = db.relative_to(Path.cwd())
         except ValueError:
             pass
-        return f".venv/bin/mlflow ui --backend-store-uri sqlite:///{db} --port 5000"
+        return f".venv/bin/mlflow ui --backend-store-uri sqlite:///{db} --host 127.0.0.1 --port 5000 --workers 1"
     return f"open {uri}"
 
 

@@ -1,46 +1,258 @@
-"""Read event and catalog tables from CSV, Parquet or JSON-lines files into pandas."""
+"""Read one table from a CSV, Parquet or JSON-lines file into pandas, with errors a person can act on.
+
+CSV goes through pyarrow (multi-threaded: millions of rows in a few seconds); the C engine is the fallback
+when pyarrow's type inference trips on a column that changes type half-way, and it is what names the line
+of a malformed row. A last line cut off mid-row (an export that died, a `head -c`) is found from the tail
+bytes alone and handled by the `truncated_row` policy, so the file is parsed once.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from neurec.data.errors import DataError
 
+log = logging.getLogger(__name__)
+
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
+TRUNCATED_ROW = "truncated_row"
+_PEEK_BYTES = 1 << 16  # a first or last line longer than this is not checked for truncation
+_JSON_BLOCK = 1 << 24  # pyarrow's JSON reader needs each line to fit in one block (OTTO sessions run to ~50 kB)
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    sep: str = ","
+    header: bool = True
+    names: tuple[str, ...] | None = None  # column names; required when header is False
+
+
+def csv_options(options: dict | None, path: Path) -> CsvOptions:
+    """`data.csv` as typed options. Without a `sep`, .tsv means tab and a first line with tabs but no commas too."""
+    options = dict(options or {})
+    unknown = set(options) - {"sep", "header", "names"}
+    if unknown:
+        raise DataError(f"data.csv: unknown option(s) {sorted(unknown)}; use sep, header, names")
+    sep = options.get("sep")
+    if sep is None:
+        first = first_line(path)
+        sep = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
+    names = options.get("names")
+    header = bool(options.get("header", True))
+    if not header and not names:
+        raise DataError(f"{path}: data.csv.header=false needs data.csv.names (the column names, in file order)")
+    return CsvOptions(sep=sep, header=header, names=tuple(str(n) for n in names) if names else None)
 
 
 def detect_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(set(FORMATS))}")
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(set(FORMATS))} or set data.format")
     return fmt
 
 
-def read_table(path: str | Path, fmt: str | None = None, columns: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read one table and rename the user's columns to neurec's (`columns` maps theirs to ours)."""
+def check_file(path: str | Path) -> Path:
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    fmt = fmt or detect_format(path)
+        raise DataError(f"{path}: the file is empty (0 bytes)")
+    return path
+
+
+def first_line(path: Path) -> str:
+    with path.open("rb") as f:
+        head = f.read(_PEEK_BYTES)
+    return head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+
+
+def split_fields(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A last line without its newline that the parser must not see."""
+
+    offset: int  # where the line starts: the parser reads the bytes before it
+    text: str
+
+
+def _last_line(path: Path) -> tuple[int, str] | None:
+    """Start and text of the last line when the file does not end with a newline (else None), from the tail only."""
+    size = path.stat().st_size
+    start = max(0, size - _PEEK_BYTES)
+    with path.open("rb") as f:
+        f.seek(start)
+        tail = f.read()
+    if tail.endswith(b"\n"):
+        return None
+    newline = tail.rfind(b"\n")
+    if newline < 0 and start > 0:
+        return None  # a last line over 64 kB: leave it to the parser
+    return start + newline + 1, tail[newline + 1 :].decode("utf-8", errors="replace")
+
+
+def find_cut(path: Path, fmt: str, opts: CsvOptions | None = None) -> Cut | None:
+    """The cut-off last line: CSV with fewer fields than the header (or an open quote), JSON that doesn't parse."""
+    last = _last_line(path)
+    if last is None or not last[1].strip():
+        return None
+    offset, text = last
+    if fmt == "jsonl":
+        try:
+            json.loads(text)
+        except ValueError:
+            return Cut(offset, text)
+        return None
+    if offset == 0 and opts.header:
+        return None  # the only line is the header: "no rows" is reported later
+    expected = len(opts.names) if opts.names else len(split_fields(first_line(path), opts.sep))
+    if text.count('"') % 2 or len(split_fields(text, opts.sep)) < expected:
+        return Cut(offset, text)
+    return None
+
+
+class _Prefix(io.RawIOBase):
+    """The first `limit` bytes of a file, so that a parser never sees a cut-off last line."""
+
+    def __init__(self, path: Path, limit: int):
+        self._file = path.open("rb")
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._file.readinto(memoryview(buffer)[: min(len(buffer), self._left)])
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+@contextmanager
+def open_source(path: Path, cut: Cut | None):
+    """The path itself (parsers map it fastest), or a reader that stops before the cut line."""
+    if cut is None:
+        yield path
+        return
+    with io.BufferedReader(_Prefix(path, cut.offset), buffer_size=1 << 20) as reader:
+        yield reader
+
+
+def apply_cut(cut: Cut | None, policy: str, line: int, path: Path, dropped: dict[str, int]) -> None:
+    """Drop the cut line (count it, warn with its line number) or refuse the file, as `policy` says."""
+    if cut is None:
+        return
+    shown = cut.text if len(cut.text) <= 80 else cut.text[:77] + "..."
+    if policy == "error":
+        raise DataError(
+            f"{path}: line {line} is cut off (no newline at the end, incomplete row): {shown!r}. "
+            f"Set data.policies.{TRUNCATED_ROW}=drop to skip it."
+        )
+    if policy != "drop":
+        raise DataError(f"data.policies.{TRUNCATED_ROW}={policy!r}: use drop or error")
+    log.warning("%s: line %d is cut off (no newline at the end, incomplete row): dropped %r", path, line, shown)
+    dropped[TRUNCATED_ROW] = dropped.get(TRUNCATED_ROW, 0) + 1
+
+
+def _parse_csv(source, opts: CsvOptions, engine: str) -> pd.DataFrame:
+    kwargs = {"sep": opts.sep, "header": 0 if opts.header else None, "names": list(opts.names) if opts.names else None}
+    if engine == "c":
+        kwargs["low_memory"] = False  # one dtype per column, not one per chunk
+    return pd.read_csv(source, engine=engine, **kwargs)
+
+
+def read_csv(path: Path, opts: CsvOptions, policy: str, dropped: dict[str, int]) -> pd.DataFrame:
+    cut = find_cut(path, "csv", opts)
     try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, sep=None if path.suffix.lower() in (".txt", ".tsv") else ",", engine="python" if path.suffix.lower() in (".txt", ".tsv") else "c")
-        elif fmt == "parquet":
-            frame = pd.read_parquet(path)
-        elif fmt == "jsonl":
-            frame = pd.read_json(path, lines=True)
-        else:
-            raise DataError(f"{path}: unknown format {fmt!r}; use csv, parquet or jsonl")
-    except DataError:
-        raise
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as {fmt}: {str(exc).splitlines()[0]}") from None
-    if frame.empty:
-        raise DataError(f"{path}: the file has a header but no rows")
-    if columns:
-        frame = frame.rename(columns=dict(columns))
+        with open_source(path, cut) as source:
+            frame = _parse_csv(source, opts, "pyarrow")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid) as arrow_error:
+        try:  # the C engine reads columns of mixed type, and names the line of a malformed row
+            with open_source(path, cut) as source:
+                frame = _parse_csv(source, opts, "c")
+        except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+        log.info("%s: read with the C engine (pyarrow: %s)", path, _first_line(arrow_error))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+    # After parsing, for the line number: the rows read, the header, then the cut line (blank lines aside).
+    apply_cut(cut, policy, len(frame) + int(opts.header) + 1, path, dropped)
     return frame
+
+
+def _arrow_json(path: Path, cut: Cut | None) -> pa.Table:
+    with open_source(path, cut) as source:
+        return pa_json.read_json(source, read_options=pa_json.ReadOptions(block_size=_JSON_BLOCK))
+
+
+def read_jsonl_table(path: Path, policy: str, dropped: dict[str, int]) -> pa.Table:
+    """JSON lines as an Arrow table; nested values stay nested (OTTO flattens them column-wise)."""
+    cut = find_cut(path, "jsonl")
+    try:
+        table = _arrow_json(path, cut)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
+    apply_cut(cut, policy, table.num_rows + 1, path, dropped)
+    return table
+
+
+def read_jsonl(path: Path, policy: str, dropped: dict[str, int]) -> pd.DataFrame:
+    cut = find_cut(path, "jsonl")
+    try:
+        frame = _arrow_json(path, cut).to_pandas()
+    except pa.ArrowInvalid:
+        try:  # pandas' own reader takes a field whose type changes between lines, which pyarrow refuses
+            with open_source(path, cut) as source:
+                frame = pd.read_json(source, lines=True, dtype=False)
+        except ValueError as exc:
+            raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
+    apply_cut(cut, policy, len(frame) + 1, path, dropped)
+    return frame
+
+
+def read_raw(path: str | Path, fmt: str | None = None, csv: dict | None = None, policy: str = "drop") -> tuple[pd.DataFrame, dict[str, int]]:
+    """One table as in the file, and the rows dropped while reading by problem name."""
+    path = check_file(path)
+    fmt = fmt or detect_format(path)
+    dropped: dict[str, int] = {}
+    if fmt == "csv":
+        frame = read_csv(path, csv_options(csv, path), policy, dropped)
+    elif fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            raise DataError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from None
+    elif fmt == "jsonl":
+        frame = read_jsonl(path, policy, dropped)
+    else:
+        raise DataError(f"{path}: unknown format {fmt!r}; use csv, parquet or jsonl (or data=otto / data=retailrocket)")
+    if frame.empty:
+        has_header = fmt == "csv" and len(frame.columns) > 0
+        raise DataError(f"{path}: the file has {'a header but ' if has_header else ''}no rows")
+    return frame, dropped
+
+
+def read_table(path: str | Path, fmt: str | None = None, columns: dict[str, str] | None = None, csv: dict | None = None) -> pd.DataFrame:
+    """Read one table and rename the user's columns to neurec's (`columns` maps theirs to ours)."""
+    frame, _ = read_raw(path, fmt, csv)
+    return frame.rename(columns=dict(columns)) if columns else frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

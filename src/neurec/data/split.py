@@ -80,6 +80,29 @@ def find_targets(events: pd.DataFrame) -> Targets:
     )
 
 
+def find_next_targets(events: pd.DataFrame) -> Targets:
+    """Every event after a customer's first: the next-item task, for click-only data with no purchases."""
+    starts = user_starts(events)
+    position = np.flatnonzero(np.arange(len(events)) > starts)
+    ts = events["ts"].to_numpy()[position]
+    return Targets(position, events[ITEM_ID].to_numpy()[position], ts, ts, events[USER_ID].to_numpy()[position])
+
+
+def boundaries_from_dates(ts: np.ndarray, valid_start: str, test_start: str) -> Boundaries:
+    """Split at given dates (ISO strings, UTC) instead of fractions of the time range."""
+    try:
+        v, t = (pd.Timestamp(x).tz_localize("UTC") if pd.Timestamp(x).tzinfo is None else pd.Timestamp(x) for x in (valid_start, test_start))
+    except ValueError as exc:
+        raise DataError(f"data.valid_start / data.test_start: not a date ({exc})") from None
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    v_s, t_s = ((x - epoch) / pd.Timedelta(seconds=1) for x in (v, t))
+    start, end = float(np.min(ts)), float(np.max(ts))
+    if not start < v_s < t_s <= end:
+        lo, hi = (pd.Timestamp(x, unit="s", tz="UTC").isoformat() for x in (start, end))
+        raise DataError(f"data.valid_start ({valid_start}) and data.test_start ({test_start}) must fall in order inside the data's range {lo} .. {hi}")
+    return Boundaries(start, v_s, t_s, end)
+
+
 def user_starts(events: pd.DataFrame) -> np.ndarray:
     """For each row, the row where its user's events begin (events are sorted by user)."""
     users = events[USER_ID].to_numpy()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from neurec.data.prepare import ExampleSet
+from neurec.data.examples import ExampleSet
 from neurec.models.purchase import PurchaseModel
 from neurec.schema import ITEM_ID, N_RESERVED_IDS, USER_ID
 from neurec.train.metrics import log_loss, ranking_metrics, sigmoid, target_ranks
@@ -22,27 +22,18 @@ def rank_in_batches(score_fn: ScoreFn, target: np.ndarray, batch_size: int = 102
     return np.concatenate(ranks) if ranks else np.zeros(0)
 
 
-def model_score_fn(model: PurchaseModel, ex: ExampleSet, device: str = "cpu") -> ScoreFn:
-    def score(lo: int, hi: int) -> np.ndarray:
-        tensors = [torch.as_tensor(a[lo:hi], device=device) for a in (ex.items, ex.types, ex.gaps)]
-        with torch.inference_mode():
-            return model.score_all(*tensors).float().cpu().numpy()
-
-    return score
-
-
 def evaluate_model(model: PurchaseModel, ex: ExampleSet, device: str = "cpu", n_negatives: int = 100, seed: int = 0) -> dict[str, float]:
     """Ranking metrics against all items, plus log-loss of sigmoid(logit) on the bought item and n random others."""
     was_training = model.training
     model.eval()
-    score = model_score_fn(model, ex, device)
     n_items = model.cfg.n_items
     rng = np.random.default_rng(seed)
     ranks, probs, labels = [], [], []
-    for lo in range(0, len(ex), 1024):
-        hi = min(lo + 1024, len(ex))
-        logits = score(lo, hi)
-        target = ex.target[lo:hi]
+    for _, arrays in ex.batches(1024):
+        tensors = [torch.as_tensor(arrays[k], dtype=torch.long, device=device) for k in ("items", "types", "gaps")]
+        with torch.inference_mode():
+            logits = model.score_all(*tensors).float().cpu().numpy()
+        target = arrays["target"].astype(np.int64)
         ranks.append(target_ranks(logits, target))
         known = np.flatnonzero(target >= N_RESERVED_IDS)
         neg = rng.integers(N_RESERVED_IDS, n_items, size=(len(known), n_negatives))

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from neurec.data.prepare import ExampleSet
+from neurec.data.examples import ExampleSet
 from neurec.models.purchase import PurchaseModel
 from neurec.train.evaluate import evaluate_model
 from neurec.train.loss import candidate_loss, sample_negatives
@@ -52,16 +53,23 @@ def save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _rank() -> tuple[int, int]:
+    """(rank, world size) under torchrun, (0, 1) otherwise: each rank streams its own shards."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 def _train_epoch(model: PurchaseModel, data: ExampleSet, opt: torch.optim.Optimizer, cfg: TrainerConfig, gen: torch.Generator, epoch: int) -> float:
     model.train()
-    arrays = [torch.as_tensor(a) for a in (data.items, data.types, data.gaps, data.target)]
-    order = torch.randperm(len(data), generator=gen)
+    rank, world = _rank()
+    rng = np.random.default_rng([cfg.seed, epoch])
+    n_batches = sum(-(-size // cfg.batch_size) for i, size in enumerate(data.shard_sizes) if i % world == rank)
     total, batches = 0.0, 0
-    steps = range(0, len(data), cfg.batch_size)
-    bar = tqdm(steps, desc=f"epoch {epoch}", unit="batch", disable=not cfg.progress, leave=False)
-    for lo in bar:
-        idx = order[lo : lo + cfg.batch_size]
-        items, types, gaps, target = (a[idx].to(cfg.device) for a in arrays)
+    bar = tqdm(data.shuffled_batches(cfg.batch_size, rng, rank, world), total=n_batches, desc=f"epoch {epoch}",
+               unit="batch", disable=not cfg.progress or rank != 0, leave=False)
+    for arrays in bar:
+        items, types, gaps, target = (torch.as_tensor(arrays[k], dtype=torch.long, device=cfg.device) for k in ("items", "types", "gaps", "target"))
         neg = sample_negatives(target.cpu(), model.cfg.n_items, cfg.n_negatives, gen).to(cfg.device)
         candidates = torch.cat([target[:, None], neg], dim=1)  # (B, 1 + n_neg), positive first
         loss = candidate_loss(model(items, types, gaps, candidates), cfg.loss)

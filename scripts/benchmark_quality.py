@@ -1,0 +1,86 @@
+"""Model quality beside the baselines, on the simulator and on each real sample in ../shared/data.
+
+    .venv/bin/python scripts/benchmark_quality.py                       # all datasets, markdown table
+    .venv/bin/python scripts/benchmark_quality.py --datasets simulator rees46 --json quality.json
+
+Fixed seeds; the same split and the same candidates (all items) for every method. Runs are tracked in the
+project's MLflow store under the experiment "benchmark" (pass --no-tracking to skip). Real samples that are
+absent are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DATASETS = {
+    "simulator": ([], None),
+    "rees46": (["data=rees46"], SHARED / "rees46_multicategory" / "2019-Oct_head.csv"),
+    "taobao": (["data=taobao"], SHARED / "taobao_userbehavior" / "UserBehavior.csv"),
+    "yoochoose": (["data=yoochoose"], SHARED / "yoochoose_rsc15" / "yoochoose-clicks-100k_train_full.txt"),
+}
+COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "train_seconds")
+
+
+def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bool, work: Path) -> dict:
+    from neurec.cli.config import config_dir, run_config
+    from neurec.pipeline import run
+
+    extra = [f"data.events_path={path}"] if path else []
+    track = ["tracking.experiment=benchmark", f"run_name=benchmark-{name}"] if tracking else ["tracking=none"]
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True, overrides=[
+            *overrides, *extra, *track, f"paths.root_dir={ROOT}", f"paths.output_dir={work / name}",
+            f"hydra.runtime.output_dir={work / name}", "export.enabled=false", "trainer.progress=false",
+        ])
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("hydra")
+    run_cfg, resolved = run_config(cfg)
+    result = run(run_cfg, resolved)
+    out = {method: dict(values) for method, values in result.metrics.items()}
+    out["model"]["train_seconds"] = result.fit.seconds
+    out["_stats"] = result.stats
+    return out
+
+
+def table(results: dict) -> str:
+    lines = ["| dataset | method | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * len(COLUMNS)]
+    for dataset, methods in results.items():
+        for method, m in methods.items():
+            if method.startswith("_"):
+                continue
+            cells = [f"{m[c]:.4f}" if c in m and c != "train_seconds" else (f"{m[c]:.0f}" if c in m else "") for c in COLUMNS]
+            lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-tracking", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets:
+            overrides, path = DATASETS[name]
+            if path is not None and not path.exists():
+                print(f"skip {name}: {path} not found")
+                continue
+            results[name] = run_dataset(name, overrides, path, not args.no_tracking, Path(tmp))
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps({d: {k: v for k, v in m.items() if not k.startswith("_")} for d, m in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

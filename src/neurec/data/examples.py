@@ -1,0 +1,89 @@
+"""Encoded training examples on disk: NumPy shards that the training loader streams and evaluation walks.
+
+Encoding histories for every decision at once would need (N, L) arrays in memory; for a click-only dataset with
+millions of targets that is gigabytes. Encoding chunk by chunk into shards keeps memory flat, and the loader
+reads one shard at a time (memory-mapped), so several readers (ranks) can share one copy on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurec.data.split import Targets, histories_before
+
+ARRAYS = ("items", "types", "gaps", "target")
+SHARD_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class ExampleSet:
+    """Decisions of one period: encoded histories in shards under `root`, their metadata in memory."""
+
+    root: Path
+    shard_sizes: tuple[int, ...]
+    target: np.ndarray  # (N,) model id of each decision's item (OOV_ID if unseen in training)
+    targets: Targets
+
+    def __len__(self) -> int:
+        return int(self.target.shape[0])
+
+    def shard(self, i: int) -> dict[str, np.ndarray]:
+        return {name: np.load(self.root / f"{i:05d}" / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+
+    def batches(self, batch_size: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """In file order: (offset of the batch's first row, arrays). For evaluation."""
+        offset = 0
+        for i, size in enumerate(self.shard_sizes):
+            arrays = self.shard(i)
+            for lo in range(0, size, batch_size):
+                yield offset + lo, {k: np.array(v[lo : lo + batch_size], dtype=np.int64) for k, v in arrays.items()}
+            offset += size
+
+    def shuffled_batches(self, batch_size: int, rng: np.random.Generator, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
+        """For training: shards in random order, rows shuffled within each; rank r reads shards r, r + W, ..."""
+        for i in rng.permutation(len(self.shard_sizes)):
+            if i % world_size != rank:
+                continue
+            arrays = {k: np.asarray(v) for k, v in self.shard(int(i)).items()}
+            order = rng.permutation(self.shard_sizes[i])
+            for lo in range(0, len(order), batch_size):
+                idx = order[lo : lo + batch_size]
+                yield {k: v[idx] for k, v in arrays.items()}
+
+
+def write_examples(
+    root: Path, item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, starts: np.ndarray,
+    targets: Targets, target: np.ndarray, max_len: int, shard_rows: int = SHARD_ROWS,
+) -> ExampleSet:
+    """Encode histories chunk by chunk into shards, in a temporary folder swapped in at the end."""
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    sizes = []
+    try:
+        for i, lo in enumerate(range(0, max(len(targets), 1), shard_rows)):
+            pos = targets.position[lo : lo + shard_rows]
+            items, ev, gaps = histories_before(item_idx, types, ts, starts, pos, max_len)
+            shard = tmp / f"{i:05d}"
+            shard.mkdir()
+            np.save(shard / "items.npy", items.astype(np.int32))
+            np.save(shard / "types.npy", ev.astype(np.int8))
+            np.save(shard / "gaps.npy", gaps.astype(np.int8))
+            np.save(shard / "target.npy", target[lo : lo + shard_rows].astype(np.int32))
+            sizes.append(len(pos))
+        (tmp / "meta.json").write_text(json.dumps({"rows": int(len(targets)), "shard_sizes": sizes, "max_len": max_len}))
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExampleSet(root, tuple(sizes), target.astype(np.int64), targets)

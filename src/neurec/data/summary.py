@@ -1,0 +1,69 @@
+"""What a user wants to know first about their events: size, funnel, time span, sparsity, cold items, problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from neurec.data.config import DataConfig
+from neurec.data.prepare import Loaded, split
+from neurec.schema import EVENT_TYPE, ITEM_ID, SESSION_ID, USER_ID, EventType
+
+
+def summarize(loaded: Loaded, cfg: DataConfig) -> dict:
+    ev = loaded.events
+    per_user = ev.groupby(USER_ID, sort=False).size()
+    buys = ev[ev[EVENT_TYPE] == EventType.PURCHASE]
+    n_users, n_items = ev[USER_ID].nunique(), ev[ITEM_ID].nunique()
+    pairs = len(ev[[USER_ID, ITEM_ID]].drop_duplicates())
+    bounds, targets, period = split(ev, cfg)
+    train_items = set(ev.loc[ev["ts"] < bounds.valid_start, ITEM_ID])
+    test_items = ev.loc[ev["ts"] >= bounds.test_start, ITEM_ID].unique()
+    unseen = float(np.mean([i not in train_items for i in test_items])) if len(test_items) else 0.0
+    stamp = lambda t: pd.Timestamp(t, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    return {
+        "source": loaded.source,
+        "events": int(len(ev)),
+        "users": int(n_users),
+        "sessions": int(ev[SESSION_ID].nunique()),
+        "items": int(n_items),
+        "events_by_type": {e.label: int((ev[EVENT_TYPE] == e).sum()) for e in EventType if e is not EventType.PAD},
+        "purchases": int(len(buys)),
+        "buyers": int(buys[USER_ID].nunique()),
+        "first_event": stamp(bounds.start),
+        "last_event": stamp(bounds.end),
+        "days": round((bounds.end - bounds.start) / 86400.0, 2),
+        "events_per_user_median": float(per_user.median()),
+        "events_per_user_p90": float(per_user.quantile(0.9)),
+        "sparsity": 1.0 - pairs / max(n_users * n_items, 1),
+        "target": cfg.target,
+        "targets_train_valid_test": [int((period == p).sum()) for p in range(3)],
+        "test_start": stamp(bounds.test_start),
+        "test_items_unseen_in_train": unseen,
+        "catalog_columns": [c for c in loaded.catalog.columns if c != ITEM_ID],
+        "dropped": dict(loaded.report.dropped),
+        "fixed": dict(loaded.report.fixed),
+        "notes": list(loaded.report.notes),
+    }
+
+
+def format_summary(s: dict) -> str:
+    funnel = " · ".join(f"{k} {v:,}" for k, v in s["events_by_type"].items())
+    problems = ", ".join(f"{k}: {v:,} dropped" for k, v in s["dropped"].items())
+    problems += (", " if problems and s["fixed"] else "") + ", ".join(f"{k}: {v:,} fixed" for k, v in s["fixed"].items())
+    t = s["targets_train_valid_test"]
+    lines = [
+        f"{s['source']}",
+        f"  events        {s['events']:,}  ({funnel})",
+        f"  customers     {s['users']:,}   sessions {s['sessions']:,}   items {s['items']:,}",
+        f"  purchases     {s['purchases']:,} by {s['buyers']:,} buyers",
+        f"  time          {s['first_event']} .. {s['last_event']} UTC ({s['days']} days)",
+        f"  per customer  median {s['events_per_user_median']:g} events, p90 {s['events_per_user_p90']:g}",
+        f"  sparsity      {100 * s['sparsity']:.3f}% of customer x item pairs empty",
+        f"  split         test from {s['test_start']}; {s['target']} targets train/valid/test {t[0]:,}/{t[1]:,}/{t[2]:,}",
+        f"  cold items    {100 * s['test_items_unseen_in_train']:.1f}% of test-period items never seen in training",
+        f"  catalog       {', '.join(s['catalog_columns']) or '(ids only: margin and stock rules will be off)'}",
+        f"  problems      {problems or 'none'}",
+    ]
+    lines += [f"  note          {n}" for n in s["notes"]]
+    return "\n".join(lines)

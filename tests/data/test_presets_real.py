@@ -1,0 +1,76 @@
+"""The presets on the real samples in ../shared/data (see its README): counts, event kinds, prepare end to end.
+
+A user's clone has no ../shared, so every test here skips when its sample is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pytest
+
+from neurec.data.config import DataConfig
+from neurec.data.formats import read_events
+from neurec.data.prepare import prepare
+
+PROJECT = Path(__file__).resolve().parents[2]
+SHARED = PROJECT.parent / "shared" / "data"
+
+# From ../shared/data/README.md; REES46's last line is cut mid-row, so one row fewer (and one view fewer).
+SAMPLES = {
+    "rees46": ("rees46_multicategory/2019-Oct_head.csv", 17_434, {"view": 17_055, "cart": 165, "purchase": 214}),
+    "taobao": ("taobao_userbehavior/UserBehavior.csv", 110_300, {"pv": 98_361, "cart": 6_063, "fav": 3_383, "buy": 2_493}),
+    "yoochoose": ("yoochoose_rsc15/yoochoose-clicks-100k_train_full.txt", 70_278, {"view": 70_278}),
+    "otto": ("otto_fixture/train.jsonl", 862, {"clicks": 800, "carts": 52, "orders": 10}),  # otto-de/recsys-dataset, CC-BY 4.0
+}
+DROPPED = {"rees46": {"truncated_row": 1}}
+
+# The OTTO test resource has 10 orders in 20 sessions, none in the validation period: too few for the purchase
+# task, so prepare runs it as next-event prediction (the full dataset has millions of orders).
+PREPARE_OVERRIDES = {"otto": ["data.target=next"]}
+
+
+def _sample(name: str) -> Path:
+    path = SHARED / SAMPLES[name][0]
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/data is not part of a user's clone)")
+    return path
+
+
+def _preset(compose_train, tmp_path: Path, name: str, *overrides: str) -> DataConfig:
+    # paths.root_dir = the project: the presets' default events_path is ${paths.root_dir}/../shared/data/...
+    cfg = compose_train([f"data={name}", f"paths.root_dir={PROJECT}", *overrides], tmp_path)
+    return hydra.utils.instantiate(cfg.data, _convert_="all")
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_preset_reads_its_sample(compose_train, tmp_path, name):
+    path = _sample(name)
+    cfg = _preset(compose_train, tmp_path, name)
+    assert Path(cfg.events_path).resolve() == path.resolve()  # the default path, no override needed
+    raw = read_events(cfg)
+    assert len(raw.events) == SAMPLES[name][1]
+    assert raw.events["event_type"].value_counts().to_dict() == SAMPLES[name][2]
+    assert raw.dropped == DROPPED.get(name, {})
+    assert raw.events[["item_id", "timestamp"]].notna().all().all()
+
+
+def test_yoochoose_test_file(compose_train, tmp_path):
+    path = _sample("yoochoose").with_name("yoochoose-clicks-100k_test.txt")
+    raw = read_events(_preset(compose_train, tmp_path, "yoochoose", f"data.events_path={path}"))
+    assert len(raw.events) == 13_568 and raw.events["session_id"].nunique() == 3_416
+
+
+def test_otto_sessions_are_customers(compose_train, tmp_path):
+    _sample("otto")
+    events = read_events(_preset(compose_train, tmp_path, "otto")).events
+    assert events["session_id"].nunique() == 20 and (events["user_id"] == events["session_id"]).all()
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_prepare_runs_on_the_sample(compose_train, tmp_path, name):
+    _sample(name)
+    data = prepare(_preset(compose_train, tmp_path, name, *PREPARE_OVERRIDES.get(name, [])), tmp_path / "prepared")
+    assert 0 < data.stats["events"] <= SAMPLES[name][1]
+    assert len(data.train) > 0 and len(data.valid) > 0 and len(data.test) > 0
