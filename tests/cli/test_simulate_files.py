@@ -9,7 +9,7 @@ from neurec.cli.config import run_config
 from neurec.pipeline import run
 
 
-def test_simulated_files_train_through_the_files_path(tmp_path, compose_train):
+def test_simulated_files_train_through_the_files_path(tmp_path, compose_train, mlflow_store):
     out = tmp_path / "shop"
     proc = subprocess.run(
         [sys.executable, "-m", "neurec.cli.simulate", "data.simulator.n_customers=300", "data.simulator.days=60",
@@ -18,9 +18,13 @@ def test_simulated_files_train_through_the_files_path(tmp_path, compose_train):
     )
     assert proc.returncode == 0, proc.stderr
     assert {p.name for p in out.iterdir()} >= {"events.csv", "catalog.csv", "propensity.csv", "customers.csv"}
+    with open(out / "events.csv") as fh:  # double-log one event: cleaning must count it, in the run too
+        second = fh.readlines()[1]
+    with open(out / "events.csv", "a") as fh:
+        fh.write(second)
     cfg = compose_train(
         ["data=files", f"data.events_path={out / 'events.csv'}", f"data.catalog_path={out / 'catalog.csv'}",
-         "tracking=none", "export.enabled=false", "trainer.epochs=1"],
+         f"tracking.uri={mlflow_store['uri']}", "tracking.experiment=files", "export.enabled=false", "trainer.epochs=1"],
         tmp_path,
     )
     OmegaConf.set_struct(cfg, False)
@@ -30,3 +34,7 @@ def test_simulated_files_train_through_the_files_path(tmp_path, compose_train):
     assert set(result.metrics) == {"model", "popularity"}  # no oracle: files carry no ground truth
     assert result.stats["events"] > 5000
     assert {"margin", "stock", "tier"} <= set(result.data.catalog.columns)
+    assert result.data.report.dropped == {"duplicate": 1}
+    from mlflow.tracking import MlflowClient
+
+    assert MlflowClient(mlflow_store["uri"]).get_run(result.run_id).data.metrics["data_dropped_duplicate"] == 1

@@ -60,3 +60,12 @@ def test_time_boundaries_split_calendar_not_rows():
         time_boundaries(np.array([5.0, 5.0]), 0.1, 0.1)
     with pytest.raises(DataError, match="must be in"):
         time_boundaries(np.array([0.0, 1.0]), 0.6, 0.5)
+
+
+def test_split_by_event_share_for_uneven_traffic():
+    ts = np.array([0.0, 1.0, 2.0] + [100.0 + i for i in range(97)])  # a trickle, then a burst
+    b = time_boundaries(ts, 0.1, 0.2, by="events")
+    assert b.valid_start > 100.0 and np.mean(ts < b.valid_start) == pytest.approx(0.7, abs=0.02)
+    assert np.mean(ts >= b.test_start) == pytest.approx(0.2, abs=0.02)
+    with pytest.raises(DataError, match="split_by"):
+        time_boundaries(ts, 0.1, 0.2, by="rows")

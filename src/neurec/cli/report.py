@@ -21,10 +21,8 @@ def mlflow_ui_command(uri: str | None) -> str:
         return "(tracking off)"
     if uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///"))
-        try:
+        if db.is_relative_to(Path.cwd()):  # shorter to type from the project folder
             db = db.relative_to(Path.cwd())
-        except ValueError:
-            pass
         return f".venv/bin/mlflow ui --backend-store-uri sqlite:///{db} --host 127.0.0.1 --port 5000 --workers 1"
     return f"open {uri}"
 
@@ -34,6 +32,8 @@ def print_report(result) -> None:
     print()
     print(f"data: {s['events']:,} events, {s['users']:,} customers, {s['vocab_items']:,} items in the model; "
           f"purchase decisions train/valid/test {s['train_targets']:,}/{s['valid_targets']:,}/{s['test_targets']:,}")
+    cleaning = result.data.report.metrics() if result.data is not None else {}
+    print(f"cleaning: {', '.join(f'{k} {v:,}' for k, v in cleaning.items()) or 'nothing dropped or fixed'}")
     print(f"trained {len(result.fit.history)} epochs in {result.fit.seconds:.0f}s, best epoch {result.fit.best_epoch}")
     print()
     print("test period, ranked against all items:")

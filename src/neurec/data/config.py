@@ -33,7 +33,8 @@ class DataConfig:
     # Task and split
     target: str = "purchase"  # purchase: purchase decisions | next: every next event (click-only data)
     max_history: int = 50
-    valid_frac: float = 0.1  # share of the time range, when valid_start is not given
+    split_by: str = "time"  # time: fractions of the time range | events: fractions of the events (uneven traffic)
+    valid_frac: float = 0.1  # share of the time range (or of the events), when valid_start is not given
     test_frac: float = 0.15
     valid_start: str | None = None  # dates (ISO) override the fractions
     test_start: str | None = None

@@ -8,7 +8,6 @@ reads one shard at a time (memory-mapped), so several readers (ranks) can share 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neurec.data.split import Targets, histories_before
+from neurec.fsutil import swap_in_dir
 
 ARRAYS = ("items", "types", "gaps", "target")
 SHARD_ROWS = 65_536
@@ -80,9 +80,7 @@ def write_examples(
             np.save(shard / "target.npy", target[lo : lo + shard_rows].astype(np.int32))
             sizes.append(len(pos))
         (tmp / "meta.json").write_text(json.dumps({"rows": int(len(targets)), "shard_sizes": sizes, "max_len": max_len}))
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        swap_in_dir(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

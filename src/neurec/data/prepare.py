@@ -107,7 +107,7 @@ def split(events: pd.DataFrame, cfg: DataConfig) -> tuple[Boundaries, Targets, n
             raise DataError("give both data.valid_start and data.test_start, or neither (then the fractions apply)")
         bounds = boundaries_from_dates(ts, cfg.valid_start, cfg.test_start)
     else:
-        bounds = time_boundaries(ts, cfg.valid_frac, cfg.test_frac)
+        bounds = time_boundaries(ts, cfg.valid_frac, cfg.test_frac, cfg.split_by)
     if cfg.target == "purchase":
         targets = find_targets(events)
     elif cfg.target == "next":

@@ -28,13 +28,20 @@ class Boundaries:
     end: float
 
 
-def time_boundaries(ts: np.ndarray, valid_frac: float, test_frac: float) -> Boundaries:
-    """Split by fractions of the time range (not of the events), so each period is a stretch of calendar."""
+def time_boundaries(ts: np.ndarray, valid_frac: float, test_frac: float, by: str = "time") -> Boundaries:
+    """Cut points in time at fractions of the time range (by="time": each period a stretch of calendar) or of the
+    events (by="events": for traffic so uneven that a calendar share holds almost no events). Either way every
+    training event comes before every validation event, which comes before every test event."""
     if not (0 < valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
         raise DataError(f"valid_frac ({valid_frac}) and test_frac ({test_frac}) must be in (0, 1) with sum < 1")
     start, end = float(np.min(ts)), float(np.max(ts))
     if end <= start:
         raise DataError("all events share one timestamp: a temporal split needs a stretch of time")
+    if by == "events":
+        valid_start, test_start = np.quantile(ts, [1.0 - valid_frac - test_frac, 1.0 - test_frac])
+        return Boundaries(start, float(valid_start), float(test_start), end)
+    if by != "time":
+        raise DataError(f"data.split_by={by!r}: use 'time' or 'events'")
     span = end - start
     test_start = end - test_frac * span
     return Boundaries(start, test_start - valid_frac * span, test_start, end)
@@ -59,11 +66,13 @@ class Targets:
 
 def find_targets(events: pd.DataFrame) -> Targets:
     """Purchases, each moved back to the first add-to-cart of the same item in the same session."""
-    pos = pd.Series(np.arange(len(events)), index=events.index)
     keys = [USER_ID, SESSION_ID, ITEM_ID]
-    carts = events.loc[events[EVENT_TYPE] == EventType.ADD_TO_CART, keys].assign(cart_pos=pos)
+    # Positions by numpy, not by index alignment: assigning a Series to an empty frame would adopt its index.
+    is_cart = (events[EVENT_TYPE] == EventType.ADD_TO_CART).to_numpy()
+    is_buy = (events[EVENT_TYPE] == EventType.PURCHASE).to_numpy()
+    carts = events.loc[is_cart, keys].assign(cart_pos=np.flatnonzero(is_cart))
     first_cart = carts.groupby(keys, sort=False, observed=True)["cart_pos"].min().reset_index()
-    buys = events.loc[events[EVENT_TYPE] == EventType.PURCHASE, keys + ["ts"]].assign(buy_pos=pos)
+    buys = events.loc[is_buy, keys + ["ts"]].assign(buy_pos=np.flatnonzero(is_buy))
     buys = buys.merge(first_cart, on=keys, how="left")
     use_cart = buys["cart_pos"].notna() & (buys["cart_pos"] < buys["buy_pos"])
     position = np.where(use_cart, buys["cart_pos"].fillna(-1), buys["buy_pos"]).astype(np.int64)

@@ -43,8 +43,16 @@ def summarize(loaded: Loaded, cfg: DataConfig) -> dict:
         "catalog_columns": [c for c in loaded.catalog.columns if c != ITEM_ID],
         "dropped": dict(loaded.report.dropped),
         "fixed": dict(loaded.report.fixed),
-        "notes": list(loaded.report.notes),
+        "notes": list(loaded.report.notes) + _task_notes(cfg, period),
     }
+
+
+def _task_notes(cfg: DataConfig, period: np.ndarray) -> list[str]:
+    counts = [int((period == p).sum()) for p in range(3)]
+    if min(counts) > 0:
+        return []
+    hint = " For click-only data use data.target=next." if cfg.target == "purchase" else ""
+    return [f"a period has no {cfg.target} targets (train/valid/test {counts}): training would stop.{hint}"]
 
 
 def format_summary(s: dict) -> str:

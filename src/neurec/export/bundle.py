@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from neurec import __version__
+from neurec.fsutil import sha256_file, swap_in_dir
 from neurec.models.purchase import PurchaseModelConfig
 from neurec.schema import (
     BUNDLE_ITEMS,
@@ -30,14 +30,6 @@ from neurec.schema import (
     SCHEMA_VERSION,
 )
 from neurec.vocab import ItemVocab
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def item_table(catalog: pd.DataFrame, vocab: ItemVocab) -> dict[str, list]:
@@ -61,8 +53,8 @@ def _libraries() -> dict[str, str]:
     for name in ("torch", "onnx", "onnxruntime", "numpy"):
         try:
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+        except metadata.PackageNotFoundError:  # not installed here (onnx in a slim image): nothing to record
+            continue
     return out
 
 
@@ -106,14 +98,7 @@ def write_bundle(
             "libraries": _libraries(),
         }
         (tmp / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}-old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
+        swap_in_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -6,7 +6,6 @@ reads it is deploying, not debugging: a bundle is either exactly what the export
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from neurec.fsutil import sha256_file
 from neurec.schema import (
     BUNDLE_ITEMS,
     BUNDLE_MANIFEST,
@@ -89,15 +89,6 @@ def open_bundle(path: str | Path, threads: int = 1) -> tuple[Bundle, ort.Inferen
     session = _open_session(root, manifest, threads)
     model_path = root / BUNDLE_MODEL
     return Bundle(root, manifest, vocab, items, rules, model_path), session
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Streamed, so a large model does not have to fit in memory twice."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_json(root: Path, name: str) -> Any:
