@@ -27,7 +27,7 @@ DATASETS = {
     "taobao": (["data=taobao"], SHARED / "taobao_userbehavior" / "UserBehavior.csv"),
     "yoochoose": (["data=yoochoose"], SHARED / "yoochoose_rsc15" / "yoochoose-clicks-100k_train_full.txt"),
 }
-COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "train_seconds")
+COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece", "train_seconds")
 
 
 def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bool, work: Path) -> dict:
@@ -48,6 +48,7 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
     out = {method: dict(values) for method, values in result.metrics.items()}
     out["model"]["train_seconds"] = result.fit.seconds
     out["_stats"] = result.stats
+    del result  # the next dataset starts with this one's arrays freed
     return out
 
 
@@ -68,7 +69,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-tracking", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("neurec.data", "onnx_ir", "onnxscript"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
@@ -78,6 +81,10 @@ def main() -> None:
                 continue
             results[name] = run_dataset(name, overrides, path, not args.no_tracking, Path(tmp))
     print(table(results))
+    from neurec.cli.report import comparison_line
+
+    for name, methods in results.items():
+        print(f"{name}: {comparison_line(methods)}")
     if args.json:
         args.json.write_text(json.dumps({d: {k: v for k, v in m.items() if not k.startswith("_")} for d, m in results.items()}, indent=2))
 

@@ -1,4 +1,4 @@
-"""One training run from typed configs: data -> model -> fit -> evaluate -> export -> bundle, all tracked.
+"""One training run from typed configs: data -> model -> fit -> calibrate -> compare on test -> export, tracked.
 
 The Hydra entry points build these configs and call `run`; nothing here sees a DictConfig.
 """
@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from neurec.data.config import DataConfig
+from neurec.data.item_features import build_item_features
 from neurec.data.prepare import PreparedData, prepare
+from neurec.errors import ConfigError
 from neurec.export.bundle import write_bundle
 from neurec.export.onnx import check_parity, export_onnx
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
-from neurec.train.evaluate import evaluate_model, evaluate_oracle, evaluate_popularity
-from neurec.train.loop import FitResult, TrainerConfig, fit
-from neurec.train.tracking import TrackingConfig, make_tracker
+from neurec.train import plots
+from neurec.train.calibration import Calibration
+from neurec.train.compare import TestReport, compare_on_test
+from neurec.train.evaluate import fit_calibration
+from neurec.train.loop import FitResult, TrainerConfig, fit, save_atomic
+from neurec.train.tracking import TrackingConfig, log_figure, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ class RunConfig:
     out_dir: Path
     seed: int = 42
     run_name: str | None = None
+    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "als")
 
 
 @dataclass
@@ -55,17 +61,37 @@ class RunResult:
     metrics: dict[str, dict[str, float]]  # method -> test metrics
     stats: dict
     fit: FitResult
+    calibration: Calibration
     seconds: dict[str, float] = field(default_factory=dict)
     model: PurchaseModel | None = None
     data: PreparedData | None = None
+    baseline_runs: dict[str, str] = field(default_factory=dict)  # method -> MLflow run id
 
 
-def test_metrics(model: PurchaseModel, data: PreparedData, device: str) -> dict[str, dict[str, float]]:
-    """Model and baselines on the same test decisions, ranked against the same items."""
-    out = {"model": evaluate_model(model, data.test, device), "popularity": evaluate_popularity(data.train_purchase_counts, data.test)}
-    if data.propensity is not None:
-        out["oracle"] = evaluate_oracle(data.propensity, data.test, data.vocab)
-    return out
+def build_model(model_cfg: dict, data: PreparedData) -> PurchaseModel:
+    """The model for this data: item table size from the vocabulary, side features the catalogue actually has."""
+    kwargs = dict(model_cfg)
+    wanted = list(kwargs.pop("side_features", []))
+    match = [tuple(pair) for pair in kwargs.pop("match", [])]
+    features = build_item_features(data.catalog, data.vocab, wanted)
+    have = features.names
+    pairs = tuple((have.index(c), have.index(h)) for c, h in match if c in have and h in have)
+    missing = [n for n in wanted if n not in have]
+    if missing:
+        log.warning("side features not in the catalogue, left out: %s", missing)
+    model = PurchaseModel(PurchaseModelConfig(n_items=len(data.vocab), side_names=have, side_sizes=features.sizes, match_pairs=pairs, **kwargs))
+    model.set_item_attributes(torch.as_tensor(features.ids))
+    return model
+
+
+def baselines_by_name(names: tuple[str, ...]):
+    from neurec.models.baselines import make_baselines
+
+    available = make_baselines()
+    unknown = set(names) - {b.name for b in available}
+    if unknown:
+        raise ConfigError(f"baselines: unknown {sorted(unknown)}; choose from {[b.name for b in available]}")
+    return [b for b in available if b.name in names]
 
 
 def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
@@ -76,44 +102,82 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
     data = prepare(cfg.data, cfg.out_dir / "data")
     seconds["data"] = time.perf_counter() - t0
 
-    tracker = make_tracker(cfg.tracking, cfg.run_name, tags={"neurec.data": cfg.data.name})
+    tracker = make_tracker(cfg.tracking, cfg.run_name, tags={"neurec.data": cfg.data.name, "neurec.method": "model"})
     try:
         tracker.log_params(resolved_config)
         tracker.log_metrics({f"data_{k}": v for k, v in {**data.stats, **data.report.metrics()}.items()})
-        model = PurchaseModel(PurchaseModelConfig(n_items=len(data.vocab), **cfg.model))
-        result = fit(model, data.train, data.valid, cfg.trainer, cfg.out_dir / "checkpoints", on_epoch=lambda e, m: tracker.log_metrics(m, step=e))
+        model = build_model(cfg.model, data)
+        result = fit(model, data.train, data.valid, cfg.trainer, cfg.out_dir / "checkpoints",
+                     on_epoch=lambda e, m: tracker.log_metrics(m, step=e), negatives_end=data.vocab.trained_end)
         seconds["train"] = result.seconds
 
         t0 = time.perf_counter()
-        metrics = test_metrics(model, data, cfg.trainer.device)
-        for method, values in metrics.items():
-            prefix = "test_" if method == "model" else f"test_{method}_"
-            tracker.log_metrics({prefix + k: v for k, v in values.items()})
-        tracker.log_metrics({"best_epoch": result.best_epoch, f"best_valid_{cfg.trainer.monitor}": result.best_metric})
+        cal = fit_calibration(model, data.valid, cfg.trainer.device)
+        # The best checkpoint becomes self-sufficient for neurec-evaluate: weights, config, vocabulary, calibration.
+        save_atomic(model.checkpoint(epoch=result.best_epoch, calibration=cal.to_dict(), vocab=data.vocab.items,
+                                     vocab_n_trained=data.vocab.n_trained, training_run_id=tracker.run_id), result.checkpoint)
+        report = compare_on_test(model, data, cal, baselines_by_name(tuple(cfg.baselines)), cfg.trainer.device)
+        report.metrics["model"]["train_seconds"] = result.seconds
         seconds["evaluate"] = time.perf_counter() - t0
+        _log_test(tracker, report, result, cal, cfg)
+        baseline_runs = _log_baseline_runs(report, cfg, tracker.run_id)
 
         bundle_dir = None
         if cfg.export.enabled:
             t0 = time.perf_counter()
-            bundle_dir = export_bundle(model, data, cfg, tracker.run_id)
+            bundle_dir = export_bundle(model, data, cfg, tracker.run_id, cal)
             tracker.log_artifact(bundle_dir, "bundle")
             seconds["export"] = time.perf_counter() - t0
         tracker.log_artifact(result.checkpoint, "checkpoint")
-        config_file = cfg.out_dir / "config.yaml"
-        if config_file.exists():
-            tracker.log_artifact(config_file)
+        if (cfg.out_dir / "config.yaml").exists():
+            tracker.log_artifact(cfg.out_dir / "config.yaml")
         tracker.log_metrics({f"seconds_{k}": v for k, v in seconds.items()})
     except BaseException:
         tracker.end("FAILED")
         raise
     tracker.end()
-    return RunResult(tracker.run_id, tracker.uri, cfg.out_dir, result.checkpoint, bundle_dir, metrics, data.stats, result, seconds, model, data)
+    return RunResult(tracker.run_id, tracker.uri, cfg.out_dir, result.checkpoint, bundle_dir, report.metrics, data.stats,
+                     result, cal, seconds, model, data, baseline_runs)
 
 
-def export_bundle(model: PurchaseModel, data: PreparedData, cfg: RunConfig, run_id: str | None) -> Path:
-    """ONNX export, parity against torch (refuses to write on failure), then the bundle."""
+def _log_test_metrics(tracker, report: TestReport) -> None:
+    """The model run holds its own test metrics and, under test_<method>_*, every baseline's for one-page reading."""
+    for method, values in report.metrics.items():
+        prefix = "test_" if method == "model" else f"test_{method}_"
+        tracker.log_metrics({prefix + k: v for k, v in values.items() if np.isfinite(v)})
+
+
+def _log_test(tracker, report: TestReport, result: FitResult, cal: Calibration, cfg: RunConfig) -> None:
+    _log_test_metrics(tracker, report)
+    tracker.log_metrics({"best_epoch": result.best_epoch, f"best_valid_{cfg.trainer.monitor}": result.best_metric,
+                         "calibration_temperature": cal.temperature, "calibration_bias": cal.bias,
+                         "calibration_knots": len(cal.knots_logit)})
+    log_figure(tracker, plots.learning_curves(result.history), "plots/learning_curves.png")
+    log_figure(tracker, plots.reliability_diagram(report.reliability, report.metrics["model"]["ece"]), "plots/reliability.png")
+
+
+def _log_baseline_runs(report: TestReport, cfg: RunConfig, model_run: str | None) -> dict[str, str]:
+    """Each baseline as its own run in the same experiment, with the same metric names as the model's run, so the
+    MLflow compare view lines them up column by column."""
+    if not cfg.tracking.enabled:
+        return {}
+    runs = {}
+    for method, values in report.metrics.items():
+        if method == "model":
+            continue
+        name = f"{cfg.run_name or 'run'}-{method}"
+        child = make_tracker(cfg.tracking, name, tags={"neurec.data": cfg.data.name, "neurec.method": method, "neurec.model_run": str(model_run)})
+        child.log_params({"method": method, "data.name": cfg.data.name, "seed": cfg.seed})
+        child.log_metrics({f"test_{k}": v for k, v in values.items() if np.isfinite(v)})
+        child.end()
+        runs[method] = child.run_id
+    return runs
+
+
+def export_bundle(model: PurchaseModel, data: PreparedData, cfg: RunConfig, run_id: str | None, cal: Calibration) -> Path:
+    """ONNX export, parity against torch (refuses to write on failure), then the bundle with the calibration."""
     onnx_path = export_onnx(model, cfg.out_dir / "model.onnx")
     diff = check_parity(model, onnx_path, cfg.export.parity_tol)
     log.info("exported %s (parity max |dp| %.1e)", onnx_path, diff)
     target = Path(cfg.export.bundle_dir) if cfg.export.bundle_dir else cfg.out_dir / "bundle"
-    return write_bundle(target, onnx_path, data.vocab, data.catalog, dict(cfg.rules), model.cfg, run_id)
+    return write_bundle(target, onnx_path, data.vocab, data.catalog, dict(cfg.rules), model.cfg, run_id, cal.to_dict())

@@ -23,20 +23,29 @@ def normalize_id(value: object) -> str:
 
 
 class ItemVocab:
-    """Ids 0 and 1 are reserved (padding, unknown); known items start at 2, most frequent first."""
+    """Ids 0 and 1 are reserved (padding, unknown); then the items seen in training, most frequent first; then
+    catalogue items never seen in training (they get a model id so side features can still score them)."""
 
-    def __init__(self, items: list[str]):
+    def __init__(self, items: list[str], n_trained: int | None = None):
         self._items = list(items)
         self._index = {item: i + N_RESERVED_IDS for i, item in enumerate(self._items)}
         if len(self._index) != len(self._items):
             raise ValueError("vocabulary items must be unique")
+        self.n_trained = len(self._items) if n_trained is None else int(n_trained)
 
     @classmethod
-    def fit(cls, item_ids: Iterable[object], min_count: int = 1) -> "ItemVocab":
+    def fit(cls, item_ids: Iterable[object], min_count: int = 1, catalog_only: Iterable[object] = ()) -> "ItemVocab":
         counts = Counter(normalize_id(x) for x in item_ids)
         # Frequency order keeps hot items together in the embedding table; the id breaks ties deterministically.
         ordered = sorted((item for item, c in counts.items() if c >= min_count), key=lambda i: (-counts[i], i))
-        return cls(ordered)
+        known = set(ordered)
+        extra = sorted({normalize_id(x) for x in catalog_only} - known)
+        return cls(ordered + extra, n_trained=len(ordered))
+
+    @property
+    def trained_end(self) -> int:
+        """First model id of the catalogue-only items: training samples negatives below it."""
+        return N_RESERVED_IDS + self.n_trained
 
     def __len__(self) -> int:
         """Size of the embedding table, reserved ids included."""
@@ -63,7 +72,7 @@ class ItemVocab:
         return out
 
     def to_json(self) -> str:
-        return json.dumps({"pad_id": PAD_ID, "oov_id": OOV_ID, "items": self._items}, separators=(",", ":"))
+        return json.dumps({"pad_id": PAD_ID, "oov_id": OOV_ID, "n_trained": self.n_trained, "items": self._items}, separators=(",", ":"))
 
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
@@ -76,4 +85,4 @@ class ItemVocab:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("pad_id") != PAD_ID or data.get("oov_id") != OOV_ID or not isinstance(data.get("items"), list):
             raise ValueError(f"{path}: not an item vocabulary written by this version of neurec")
-        return cls([str(x) for x in data["items"]])
+        return cls([str(x) for x in data["items"]], data.get("n_trained"))

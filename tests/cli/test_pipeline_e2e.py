@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from neurec.cli.config import run_config
+from neurec.cli.demo import sample_request
 from neurec.pipeline import run
 from neurec.serving import Scorer
 
@@ -28,10 +29,15 @@ def trained(tmp_path_factory, mlflow_store, compose_train):
 
 def test_run_reports_model_and_baselines(trained):
     result, _ = trained
-    assert set(result.metrics) == {"model", "popularity", "oracle"}
+    assert set(result.metrics) == {"model", "popularity", "popularity_recent", "fbt", "item_knn", "repeat", "als", "oracle"}
     for values in result.metrics.values():
         assert 0.0 <= values["ndcg_at_10"] <= values["hr_at_10"] <= 1.0
+        assert values["customer_new_count"] + values["customer_returning_count"] == result.stats["test_targets"]
+        assert values["item_cold_count"] + values["item_warm_count"] == result.stats["test_targets"]
+        assert 0.0 < values["coverage_at_10"] <= 1.0
     assert result.metrics["oracle"]["ndcg_at_10"] > result.metrics["popularity"]["ndcg_at_10"]
+    assert 0.0 <= result.metrics["model"]["ece"] <= 1.0 and result.metrics["model"]["logloss"] > 0
+    assert result.calibration.temperature > 0
     assert len(result.fit.history) == 2 and result.checkpoint.exists()
 
 
@@ -46,10 +52,17 @@ def test_mlflow_run_holds_params_epoch_metrics_and_bundle(trained):
     steps = [m.step for m in client.get_metric_history(result.run_id, "valid_ndcg_at_10")]
     assert steps == [1, 2]
     assert len(client.get_metric_history(result.run_id, "train_loss")) == 2
-    for key in ("test_ndcg_at_10", "test_popularity_ndcg_at_10", "test_oracle_ndcg_at_10", "test_auc", "test_logloss"):
+    for key in ("test_ndcg_at_10", "test_popularity_ndcg_at_10", "test_oracle_ndcg_at_10", "test_auc", "test_logloss",
+                "test_ece", "test_fbt_ndcg_at_10", "test_customer_new_ndcg_at_10", "test_coverage_at_10", "calibration_temperature"):
         assert key in run_.data.metrics
     names = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"bundle", "checkpoint", "config.yaml"} <= names
+    assert {"bundle", "checkpoint", "config.yaml", "plots"} <= names
+    assert {a.path for a in client.list_artifacts(result.run_id, "plots")} == {"plots/learning_curves.png", "plots/reliability.png"}
+    # every baseline is its own run in the same experiment, with the model's metric names
+    assert set(result.baseline_runs) == {"popularity", "popularity_recent", "fbt", "item_knn", "repeat", "als", "oracle"}
+    fbt = client.get_run(result.baseline_runs["fbt"])
+    assert fbt.info.experiment_id == run_.info.experiment_id and fbt.data.tags["neurec.model_run"] == result.run_id
+    assert fbt.data.metrics["test_ndcg_at_10"] == run_.data.metrics["test_fbt_ndcg_at_10"]
     bundle_files = {a.path.split("/")[-1] for a in client.list_artifacts(result.run_id, "bundle")}
     assert {"model.onnx", "manifest.json", "items.json", "vocab.json", "rules.json"} <= bundle_files
 
@@ -58,19 +71,36 @@ def test_bundle_scores_a_cart(trained):
     result, _ = trained
     manifest = json.loads((result.bundle_dir / "manifest.json").read_text())
     assert manifest["training_run_id"] == result.run_id
+    assert manifest["calibration"] == result.calibration.to_dict()
     scorer = Scorer.from_bundle(result.bundle_dir)
-    data = result.data
-    history = [
-        {"item_id": str(i), "event_type": "view", "timestamp": 1_767_600_000 + k}
-        for k, i in enumerate(data.vocab.items[:5])
-    ]
-    cart = [data.vocab.items[0]]
-    response = scorer.recommend({"history": history, "cart": cart, "explain": True})
-    assert 0 < len(response["items"]) <= 4
-    assert all(r["item_id"] not in cart for r in response["items"])
+    request, _ = sample_request(result.data, 50)  # a real test-period customer with something in the cart
+    assert request["cart"]
+    response = scorer.recommend({**request, "explain": True})
+    assert len(response["items"]) <= 4
+    assert all(r["item_id"] not in request["cart"] for r in response["items"])
     assert any(d["reason"] == "in_cart" for d in response["dropped"])
+    assert all(r["probability"] >= 0.02 for r in response["items"])
     scores = [r["score"] for r in response["items"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_evaluate_reproduces_the_test_metrics_as_a_linked_run(trained, tmp_path):
+    from hydra.utils import instantiate
+    from mlflow.tracking import MlflowClient
+
+    from neurec.evaluation import evaluate_checkpoint
+    from neurec.train.tracking import TrackingConfig
+
+    result, store = trained
+    cfg = instantiate(OmegaConf.create(OmegaConf.load(result.out_dir / "config.yaml").data), _convert_="all")
+    tracking = TrackingConfig(uri=store["uri"], artifact_location=store["artifacts"], experiment="e2e")
+    ev = evaluate_checkpoint(result.checkpoint, cfg, tracking, tmp_path, {"checkpoint": "x"}, baselines=("fbt",))
+    assert ev.training_run_id == result.run_id
+    for key in ("ndcg_at_10", "hr_at_10", "auc", "ece", "logloss"):
+        assert ev.metrics["model"][key] == pytest.approx(result.metrics["model"][key], rel=1e-6, abs=1e-9), key
+    assert ev.metrics["fbt"]["ndcg_at_10"] == pytest.approx(result.metrics["fbt"]["ndcg_at_10"])
+    run_ = MlflowClient(store["uri"]).get_run(ev.run_id)
+    assert run_.data.tags["neurec.evaluates"] == result.run_id and "test_ndcg_at_10" in run_.data.metrics
 
 
 def test_every_config_group_option_instantiates(tmp_path, compose_train):

@@ -49,3 +49,7 @@ def test_losses_prefer_the_positive():
         assert candidate_loss(good, kind) < candidate_loss(bad, kind)
     with pytest.raises(ValueError):
         candidate_loss(good, "hinge")
+
+
+def test_log_loss_of_nothing_is_nan():
+    assert math.isnan(log_loss(np.array([]), np.array([])))

@@ -12,11 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from neurec.data.errors import DataError
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; reported like bad data, before any compute is spent."""
+from neurec.errors import ConfigError, UserError
 
 
 def config_dir() -> str:
@@ -59,6 +55,7 @@ def run_config(cfg: DictConfig):
         out_dir=out,
         seed=int(cfg.seed),
         run_name=cfg.get("run_name"),
+        baselines=tuple(resolved.get("baselines") or ()),
     )
     return run_cfg, resolved
 
@@ -71,7 +68,7 @@ def friendly_errors(prog: str) -> Callable:
         def inner(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except (DataError, ConfigError) as exc:
+            except UserError as exc:
                 logging.getLogger(prog).debug("data error", exc_info=True)
                 print(f"{prog}: error: {exc}", file=sys.stderr)
                 sys.exit(2)

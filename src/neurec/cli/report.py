@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "logloss")
+COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece")
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    head = f"{'method':<12}" + "".join(f"{c:>12}" for c in COLUMNS)
+    head = f"{'method':<18}" + "".join(f"{c:>15}" for c in COLUMNS)
     rows = [head, "-" * len(head)]
     for method, values in metrics.items():
-        cells = "".join(f"{values[c]:>12.4f}" if c in values else f"{'-':>12}" for c in COLUMNS)
-        rows.append(f"{method:<12}{cells}")
+        cells = "".join(f"{values[c]:>15.4f}" if c in values else f"{'-':>15}" for c in COLUMNS)
+        rows.append(f"{method:<18}{cells}")
     return "\n".join(rows)
+
+
+def comparison_line(metrics: dict[str, dict[str, float]]) -> str:
+    """The model against popularity, the best baseline and (on the simulator) the oracle, on NDCG@10."""
+    model = metrics["model"]["ndcg_at_10"]
+    others = {m: v["ndcg_at_10"] for m, v in metrics.items() if m not in ("model", "oracle")}
+    best = max(others, key=others.get)
+    parts = [f"model / popularity NDCG@10: {model / others['popularity']:.2f}x" if others.get("popularity") else "",
+             f"model / best baseline ({best}): {model / others[best]:.2f}x" if others[best] > 0 else ""]
+    if "oracle" in metrics and metrics["oracle"]["ndcg_at_10"] > 0:
+        parts.append(f"model / oracle: {model / metrics['oracle']['ndcg_at_10']:.2f}")
+    return "; ".join(p for p in parts if p)
 
 
 def mlflow_ui_command(uri: str | None) -> str:
@@ -38,9 +50,7 @@ def print_report(result) -> None:
     print()
     print("test period, ranked against all items:")
     print(metrics_table(result.metrics))
-    pop = result.metrics["popularity"]["ndcg_at_10"]
-    if pop > 0:
-        print(f"model / popularity NDCG@10: {result.metrics['model']['ndcg_at_10'] / pop:.2f}x")
+    print(comparison_line(result.metrics))
     print()
     print(f"MLflow run:  {result.run_id}  ({result.tracking_uri})")
     print(f"  view with: {mlflow_ui_command(result.tracking_uri)}")

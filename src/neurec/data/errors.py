@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from neurec.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """Bad input data. Command-line entry points print its message and exit non-zero, without a traceback."""
 
 

@@ -39,6 +39,7 @@ class Loaded:
     propensity: pd.DataFrame | None  # simulator only: user_id, ts, item_id, prob
     report: CleaningReport
     source: str
+    catalog_given: bool  # a real item table (file, simulator, properties), not one derived from the events
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def load(cfg: DataConfig) -> Loaded:
             ITEM_ID: ids_as_str(propensity[ITEM_ID]).astype(str),
             "prob": propensity["prob"].to_numpy(),
         })
-    return Loaded(events, catalog, propensity, report, source)
+    return Loaded(events, catalog, propensity, report, source, raw_catalog is not None)
 
 
 def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -118,12 +119,16 @@ def split(events: pd.DataFrame, cfg: DataConfig) -> tuple[Boundaries, Targets, n
     return bounds, targets, period
 
 
-def prepare(cfg: DataConfig, work_dir: Path) -> PreparedData:
+def prepare(cfg: DataConfig, work_dir: Path, vocab: ItemVocab | None = None) -> PreparedData:
+    """`vocab`: a trained model's vocabulary, to evaluate it on other data; by default one is fit on train."""
     loaded = load(cfg)
     events = loaded.events
     bounds, targets, period = split(events, cfg)
     train_events = events[events["ts"] < bounds.valid_start]
-    vocab = ItemVocab.fit(train_events[ITEM_ID].to_numpy(), min_count=cfg.min_item_count)
+    # Items of a real catalogue get ids even when training never saw them, so side features can score them. Not
+    # for a catalogue derived from events: that would reveal which items the test period's customers touched.
+    catalog_only = loaded.catalog[ITEM_ID].to_numpy() if loaded.catalog_given else ()
+    vocab = vocab or ItemVocab.fit(train_events[ITEM_ID].to_numpy(), min_count=cfg.min_item_count, catalog_only=catalog_only)
     item_idx = vocab.encode(events[ITEM_ID].to_numpy())
     starts = user_starts(events)
     types, ts = events[EVENT_TYPE].to_numpy(), events["ts"].to_numpy()

@@ -57,24 +57,52 @@ class Block(nn.Module):
 
 
 class HistoryEmbedding(nn.Module):
-    """Item + event type + time-gap bucket + position counted back from the newest event.
+    """Item vector + event type + time-gap bucket + position counted back from the newest event.
 
     Counting positions from the end means the newest event has the same position whatever the padding, so a
     model trained on windows of 50 scores a 3-event history the same way at serving time.
     """
 
-    def __init__(self, item_emb: nn.Embedding, n_event_types: int, n_gap_buckets: int, max_history: int, dropout: float):
+    def __init__(self, dim: int, n_event_types: int, n_gap_buckets: int, max_history: int, dropout: float):
         super().__init__()
-        dim = item_emb.embedding_dim
-        self.item_emb = item_emb
         self.type_emb = nn.Embedding(n_event_types, dim, padding_idx=0)
         self.gap_emb = nn.Embedding(n_gap_buckets, dim, padding_idx=0)
         self.pos_emb = nn.Embedding(max_history, dim)
         self.norm = nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, items: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
-        length = items.shape[1]
-        back = (length - 1) - torch.arange(length, device=items.device)  # (L,) 0 = newest
-        x = self.item_emb(items) + self.type_emb(types) + self.gap_emb(gaps) + self.pos_emb(back)[None]  # (B, L, D)
+    def forward(self, item_vecs: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        x = item_vecs + self.type_emb(types) + self.gap_emb(gaps) + self.pos_emb(positions_back(types))[None]  # (B, L, D)
         return self.drop(self.norm(x))
+
+
+def positions_back(types: torch.Tensor) -> torch.Tensor:
+    """(B, L) -> (L,): 0 for the newest (last) position, L - 1 for the oldest."""
+    length = types.shape[1]
+    return (length - 1) - torch.arange(length, device=types.device)
+
+
+class HistoryMatch(nn.Module):
+    """"The candidate shares a value with something in the history": a learned weight per event type and recency
+    for each history event whose value (the item itself, its category, its product line...) equals the
+    candidate's. People mostly buy what they just looked at, or something next to it; a single dot product
+    struggles to say "any of these several things", this says it directly.
+
+    Scores go through a per-value table (scatter over history positions, then gather per candidate) instead of
+    a (B, C, L) comparison, so scoring a whole catalogue stays O(B x values).
+    """
+
+    def __init__(self, n_event_types: int, max_history: int):
+        super().__init__()
+        self.by_type = nn.Embedding(n_event_types, 1)
+        self.by_recency = nn.Embedding(max_history, 1)
+        nn.init.zeros_(self.by_type.weight)
+        nn.init.zeros_(self.by_recency.weight)
+
+    def forward(self, hist_values: torch.Tensor, hist_types: torch.Tensor, cand_values: torch.Tensor, n_values: int) -> torch.Tensor:
+        """hist_values (B, L), cand_values (B, C) ids with 0 = unknown -> (B, C) scores."""
+        w = self.by_type(hist_types).squeeze(-1) + self.by_recency(positions_back(hist_types)).squeeze(-1)[None, :]  # (B, L)
+        w = w * (hist_types != 0)
+        table = torch.zeros(hist_values.shape[0], n_values, dtype=w.dtype, device=w.device)  # (B, V)
+        table = table.scatter_add(1, hist_values, w)
+        return table.gather(1, cand_values) * (cand_values != 0)  # unknown values never match

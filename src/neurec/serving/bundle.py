@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from neurec.fsutil import sha256_file
+from neurec.probability import check_calibration
 from neurec.schema import (
     BUNDLE_ITEMS,
     BUNDLE_MANIFEST,
@@ -147,9 +148,8 @@ def _check_manifest_fields(m: dict[str, Any], where: str) -> None:
     need(outs == [MODEL_OUTPUT], f"'model.outputs' are {outs}, expected [{MODEL_OUTPUT!r}]")
     cal = m.get("calibration")
     need(isinstance(cal, dict), "'calibration' must be an object")
-    t, b = cal.get("temperature"), cal.get("bias")
-    need(_is_number(t) and t > 0, f"'calibration.temperature' must be a positive number, got {t!r}")
-    need(_is_number(b), f"'calibration.bias' must be a number, got {b!r}")
+    problem = check_calibration(cal)
+    need(problem is None, problem or "")
 
 
 def _is_int(x: Any) -> bool:

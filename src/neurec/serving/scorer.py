@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from neurec.probability import calibrated_probability
 from neurec.features import History, encode_history, pad_histories
 from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, PAD_ID
 from neurec.serving import rules
@@ -141,11 +142,10 @@ class Scorer:
         return logits
 
     def _calibrate(self, logits: np.ndarray) -> np.ndarray:
-        x = logits.astype(np.float64) / self.bundle.temperature + self.bundle.bias
-        if not np.isfinite(x).all():
+        if not np.isfinite(logits).all():
             # A model bug (e.g. a fully masked attention row), not a bad request: fail loudly.
-            raise RuntimeError(f"model returned {int((~np.isfinite(x)).sum())} non-finite logits")
-        return np.exp(-np.logaddexp(0.0, -x))  # sigmoid without overflow warnings for large |x|
+            raise RuntimeError(f"model returned {int((~np.isfinite(logits)).sum())} non-finite logits")
+        return calibrated_probability(logits, self.bundle.manifest["calibration"])
 
     def _respond(self, p: Prepared, alive: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
         keep = rules.drop_below(prob, self.rules.min_probability)

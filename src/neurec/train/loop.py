@@ -28,7 +28,7 @@ class TrainerConfig:
     lr: float = 2e-3
     weight_decay: float = 0.0
     loss: str = "bce"  # bce | softmax
-    n_negatives: int = 64
+    n_negatives: int = 128
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     monitor: str = "ndcg_at_10"
     device: str = "cpu"
@@ -60,7 +60,9 @@ def _rank() -> tuple[int, int]:
     return 0, 1
 
 
-def _train_epoch(model: PurchaseModel, data: ExampleSet, opt: torch.optim.Optimizer, cfg: TrainerConfig, gen: torch.Generator, epoch: int) -> float:
+def _train_epoch(
+    model: PurchaseModel, data: ExampleSet, opt: torch.optim.Optimizer, cfg: TrainerConfig, gen: torch.Generator, epoch: int, negatives_end: int
+) -> float:
     model.train()
     rank, world = _rank()
     rng = np.random.default_rng([cfg.seed, epoch])
@@ -70,7 +72,7 @@ def _train_epoch(model: PurchaseModel, data: ExampleSet, opt: torch.optim.Optimi
                unit="batch", disable=not cfg.progress or rank != 0, leave=False)
     for arrays in bar:
         items, types, gaps, target = (torch.as_tensor(arrays[k], dtype=torch.long, device=cfg.device) for k in ("items", "types", "gaps", "target"))
-        neg = sample_negatives(target.cpu(), model.cfg.n_items, cfg.n_negatives, gen).to(cfg.device)
+        neg = sample_negatives(target.cpu(), negatives_end, cfg.n_negatives, gen).to(cfg.device)
         candidates = torch.cat([target[:, None], neg], dim=1)  # (B, 1 + n_neg), positive first
         loss = candidate_loss(model(items, types, gaps, candidates), cfg.loss)
         opt.zero_grad(set_to_none=True)
@@ -89,8 +91,14 @@ def fit(
     cfg: TrainerConfig,
     ckpt_dir: Path,
     on_epoch: Callable[[int, dict], None] | None = None,
+    negatives_end: int | None = None,
 ) -> FitResult:
-    """Train, keep the epoch with the best validation metric, and leave the model holding its weights."""
+    """Train, keep the epoch with the best validation metric, and leave the model holding its weights.
+
+    Negatives are drawn from model ids below `negatives_end` (the items seen in training): catalogue-only items
+    keep zero embeddings and are scored by their side features alone.
+    """
+    negatives_end = negatives_end or model.cfg.n_items
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
@@ -102,7 +110,7 @@ def fit(
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        train_loss = _train_epoch(model, train, opt, cfg, gen, epoch)
+        train_loss = _train_epoch(model, train, opt, cfg, gen, epoch, negatives_end)
         metrics = {"train_loss": train_loss, **{f"valid_{k}": v for k, v in evaluate_model(model, valid, cfg.device).items()}}
         metrics["epoch_seconds"] = time.perf_counter() - t0
         best.history.append({"epoch": epoch, **metrics})

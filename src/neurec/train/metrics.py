@@ -38,11 +38,11 @@ def ranking_metrics(ranks: np.ndarray, n_items: int, ks: tuple[int, ...] = (5, 1
     return out
 
 
-def log_loss(prob: np.ndarray, label: np.ndarray, eps: float = 1e-7) -> float:
+def log_loss(prob: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None, eps: float = 1e-7) -> float:
+    """Mean binary log-loss; `weight` lets a sampled negative stand for the many it represents."""
     p = np.clip(np.asarray(prob, dtype=np.float64), eps, 1.0 - eps)
     y = np.asarray(label, dtype=np.float64)
-    return float(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)).mean())
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+    w = np.ones_like(p) if weight is None else np.asarray(weight, dtype=np.float64)
+    if p.size == 0 or w.sum() <= 0:  # no decision on a known item (e.g. a tiny sample): undefined, not a warning
+        return float("nan")
+    return float(-(w * (y * np.log(p) + (1.0 - y) * np.log(1.0 - p))).sum() / w.sum())

@@ -98,3 +98,12 @@ class NullTracker:
 
 def make_tracker(cfg: TrackingConfig, run_name: str | None = None, tags: dict[str, str] | None = None) -> Tracker | NullTracker:
     return Tracker(cfg, run_name, tags) if cfg.enabled else NullTracker()
+
+
+def log_figure(tracker: Tracker | NullTracker, figure, artifact_file: str) -> None:
+    """A matplotlib figure as an image artifact; closed afterwards so long sweeps don't pile up figures."""
+    import matplotlib.pyplot as plt
+
+    if isinstance(tracker, Tracker):
+        tracker.client.log_figure(tracker.run_id, figure, artifact_file)
+    plt.close(figure)

@@ -1,0 +1,34 @@
+"""neurec-evaluate: a checkpoint (or, later, a registered model) on any data config, logged as a new linked run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from neurec.cli.config import ConfigError, config_dir, friendly_errors, output_dir
+
+
+@hydra.main(config_path=config_dir(), config_name="evaluate", version_base="1.3")
+@friendly_errors("neurec-evaluate")
+def main(cfg: DictConfig) -> None:
+    from hydra.utils import instantiate
+
+    from neurec.cli.report import metrics_table
+    from neurec.evaluation import evaluate_checkpoint
+
+    path = Path(cfg.checkpoint)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint={path}: no such file (a run's checkpoints/best.pt)")
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    result = evaluate_checkpoint(
+        path, instantiate(cfg.data, _convert_="all"), instantiate(cfg.tracking), output_dir(cfg), resolved,
+        baselines=tuple(resolved["baselines"]), device=cfg.device, run_name=cfg.get("run_name"),
+    )
+    print(metrics_table(result.metrics))
+    print(f"\nMLflow run: {result.run_id} (evaluates training run {result.training_run_id})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The model beside every baseline on the test period: same decisions, same candidates (all items), same metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from neurec.data.prepare import PreparedData
+from neurec.models.baselines import Baseline, TrainView
+from neurec.models.purchase import PurchaseModel
+from neurec.schema import EVENT_TYPE, ITEM_ID, SESSION_ID, USER_ID
+from neurec.train.calibration import Calibration
+from neurec.train.evaluate import (
+    ScoreFn,
+    evaluate_scores,
+    model_score_fn,
+    oracle_score_fn,
+    popularity_score_fn,
+    probability_metrics,
+)
+from neurec.train.segments import segment_masks, segment_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TestReport:
+    metrics: dict[str, dict[str, float]]  # method -> metric -> value
+    reliability: dict[str, np.ndarray]
+
+
+def train_view(data: PreparedData) -> TrainView:
+    """What the counting baselines may see: training-period events and decisions only."""
+    events = data.events[data.events["ts"] < data.boundaries.valid_start]
+    events = events[[USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, "ts"]].assign(item_idx=data.vocab.encode(events[ITEM_ID].to_numpy()))
+    t = data.train.targets
+    decisions = pd.DataFrame({
+        USER_ID: t.user, SESSION_ID: data.events[SESSION_ID].to_numpy()[t.position], "item_idx": data.train.target, "ts": t.ts,
+    })
+    return TrainView(events=events.reset_index(drop=True), decisions=decisions, n_items=len(data.vocab), end_ts=data.boundaries.valid_start)
+
+
+def baseline_score_fn(baseline: Baseline) -> ScoreFn:
+    return lambda offset, batch: baseline.score(batch["items"], batch["types"])
+
+
+def compare_on_test(model: PurchaseModel, data: PreparedData, cal: Calibration, baselines: list[Baseline], device: str = "cpu") -> TestReport:
+    n_items = len(data.vocab)
+    masks = segment_masks(data.events, data.boundaries.valid_start, data.vocab, data.test)
+
+    def measure(score: ScoreFn) -> dict[str, float]:
+        metrics, ranks = evaluate_scores(score, data.test, n_items)
+        return {**metrics, **segment_metrics(ranks, masks, n_items)}
+
+    model.eval()
+    out = {"model": measure(model_score_fn(model, device))}
+    prob_metrics, table = probability_metrics(model, data.test, cal, device)
+    out["model"].update(prob_metrics)
+    out["popularity"] = measure(popularity_score_fn(data.train_purchase_counts))
+    view = train_view(data)
+    for baseline in baselines:
+        t0 = time.perf_counter()
+        baseline.fit(view)
+        fit_seconds = time.perf_counter() - t0
+        out[baseline.name] = {**measure(baseline_score_fn(baseline)), "train_seconds": fit_seconds}
+        log.info("baseline %s: ndcg@10 %.4f (fit %.1fs)", baseline.name, out[baseline.name]["ndcg_at_10"], fit_seconds)
+    if data.propensity is not None:
+        out["oracle"] = measure(oracle_score_fn(data.propensity, data.test, data.vocab))
+    return TestReport(out, table)
