@@ -80,13 +80,13 @@ def main() -> None:
                 print(f"skip {name}: {path} not found")
                 continue
             results[name] = run_dataset(name, overrides, path, not args.no_tracking, Path(tmp))
+            if args.json:  # after every dataset, so a long run that is stopped still leaves its figures
+                args.json.write_text(json.dumps({d: {k: v for k, v in m.items() if not k.startswith("_")} for d, m in results.items()}, indent=2))
     print(table(results))
     from neurec.cli.report import comparison_line
 
     for name, methods in results.items():
         print(f"{name}: {comparison_line(methods)}")
-    if args.json:
-        args.json.write_text(json.dumps({d: {k: v for k, v in m.items() if not k.startswith("_")} for d, m in results.items()}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,10 @@ from neurec.schema import EVENT_TYPE, ITEM_ID, SESSION_ID, USER_ID
 from neurec.train.calibration import Calibration
 from neurec.train.evaluate import (
     ScoreFn,
+    evaluate_model,
     evaluate_scores,
-    model_score_fn,
     oracle_score_fn,
     popularity_score_fn,
-    probability_metrics,
 )
 from neurec.train.segments import segment_masks, segment_metrics
 
@@ -56,10 +55,8 @@ def compare_on_test(model: PurchaseModel, data: PreparedData, cal: Calibration, 
         metrics, ranks = evaluate_scores(score, data.test, n_items)
         return {**metrics, **segment_metrics(ranks, masks, n_items)}
 
-    model.eval()
-    out = {"model": measure(model_score_fn(model, device))}
-    prob_metrics, table = probability_metrics(model, data.test, cal, device)
-    out["model"].update(prob_metrics)
+    metrics, table, ranks = evaluate_model(model, data.test, device, cal)
+    out = {"model": {**metrics, **segment_metrics(ranks, masks, n_items)}}
     out["popularity"] = measure(popularity_score_fn(data.train_purchase_counts))
     view = train_view(data)
     for baseline in baselines:

@@ -41,21 +41,28 @@ def scored_batches(score: ScoreFn, ex: ExampleSet, batch_size: int = 1024) -> It
         yield score(offset, batch), batch["target"]
 
 
-def rank_all(score: ScoreFn, ex: ExampleSet) -> tuple[np.ndarray, np.ndarray]:
-    """Each decision's rank of the bought item, and its top 10 items (for coverage)."""
+def top_items(scores: np.ndarray, k: int = 10) -> np.ndarray:
+    """(B, k) model ids of each row's k best real items, unordered."""
+    real = scores[:, N_RESERVED_IDS:]
+    k = min(k, real.shape[1])
+    return np.argpartition(-real, k - 1, axis=1)[:, :k] + N_RESERVED_IDS
+
+
+def evaluate_scores(
+    score: ScoreFn, ex: ExampleSet, n_items: int, on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None
+) -> tuple[dict[str, float], np.ndarray]:
+    """Ranking metrics against all items and catalogue coverage@10, in one pass over the decisions; also the
+    per-decision ranks. `on_batch(scores, target)` sees every batch, so other metrics need no second pass."""
     ranks, tops = [], []
     for scores, target in scored_batches(score, ex):
         ranks.append(target_ranks(scores, target))
-        tops.append(np.argpartition(-scores[:, N_RESERVED_IDS:], 9, axis=1)[:, :10] + N_RESERVED_IDS if scores.shape[1] > N_RESERVED_IDS + 10 else np.zeros((len(target), 0), dtype=np.int64))
-    return np.concatenate(ranks), np.concatenate(tops)
-
-
-def evaluate_scores(score: ScoreFn, ex: ExampleSet, n_items: int) -> tuple[dict[str, float], np.ndarray]:
-    """Ranking metrics against all items and catalogue coverage@10; also the per-decision ranks."""
-    ranks, tops = rank_all(score, ex)
-    out = ranking_metrics(ranks, n_items - N_RESERVED_IDS)
-    out["coverage_at_10"] = float(len(np.unique(tops)) / max(n_items - N_RESERVED_IDS, 1))
-    return out, ranks
+        tops.append(top_items(scores, 10))
+        if on_batch is not None:
+            on_batch(scores, target)
+    all_ranks = np.concatenate(ranks)
+    out = ranking_metrics(all_ranks, n_items - N_RESERVED_IDS)
+    out["coverage_at_10"] = float(len(np.unique(np.concatenate(tops))) / max(n_items - N_RESERVED_IDS, 1))
+    return out, all_ranks
 
 
 def fit_calibration(model: PurchaseModel, valid: ExampleSet, device: str = "cpu") -> Calibration:
@@ -65,35 +72,42 @@ def fit_calibration(model: PurchaseModel, valid: ExampleSet, device: str = "cpu"
     return fit_calibration_map(x, y)
 
 
-def probability_metrics(model: PurchaseModel, ex: ExampleSet, cal: Calibration, device: str = "cpu", seed: int = 1) -> tuple[dict[str, float], dict]:
-    """Log-loss over all items (weighted sample) and ECE on each decision's top 10, with calibrated probabilities."""
-    rng = np.random.default_rng(seed)
-    ll_parts, top_p, top_y = [], [], []
-    for scores, target in scored_batches(model_score_fn(model, device), ex):
-        ll_parts.append(sample_pairs(scores, target, N_CAL_NEGATIVES, rng))
+class ProbabilityMetrics:
+    """Collects, batch by batch, log-loss over all items (weighted sample) and ECE on each decision's top 10."""
+
+    def __init__(self, cal: Calibration, seed: int = 1):
+        self.cal, self.rng = cal, np.random.default_rng(seed)
+        self.pairs: list[tuple[np.ndarray, ...]] = []
+        self.top_p: list[np.ndarray] = []
+        self.top_y: list[np.ndarray] = []
+
+    def __call__(self, scores: np.ndarray, target: np.ndarray) -> None:
+        self.pairs.append(sample_pairs(scores, target, N_CAL_NEGATIVES, self.rng))
         x, bought = top_k_pairs(scores, target, 10)
-        top_p.append(cal.apply(x))
-        top_y.append(bought)
-    x, y, w = (np.concatenate(p) for p in zip(*ll_parts))
-    ll = log_loss(cal.apply(x), y, w)
-    prob, label = np.concatenate(top_p), np.concatenate(top_y)
-    metrics = {"logloss": ll, "ece": expected_calibration_error(prob, label)}
-    if prob.size:
-        metrics.update(mean_p_top10=float(prob.mean()), hit_rate_top10=float(label.mean()))
-    return metrics, reliability(prob, label)
+        self.top_p.append(self.cal.apply(x))
+        self.top_y.append(bought)
+
+    def result(self) -> tuple[dict[str, float], dict]:
+        x, y, w = (np.concatenate(p) for p in zip(*self.pairs))
+        prob, label = np.concatenate(self.top_p), np.concatenate(self.top_y)
+        metrics = {"logloss": log_loss(self.cal.apply(x), y, w), "ece": expected_calibration_error(prob, label)}
+        if prob.size:
+            metrics.update(mean_p_top10=float(prob.mean()), hit_rate_top10=float(label.mean()))
+        return metrics, reliability(prob, label)
 
 
-def evaluate_model(model: PurchaseModel, ex: ExampleSet, device: str = "cpu") -> dict[str, float]:
-    """Ranking metrics plus the uncalibrated log-loss on the bought item and sampled others (for per-epoch logs)."""
+def evaluate_model(model: PurchaseModel, ex: ExampleSet, device: str = "cpu", cal: Calibration | None = None) -> tuple[dict[str, float], dict, np.ndarray]:
+    """Ranking and probability metrics of the model in one pass: (metrics, reliability table, ranks).
+
+    Without `cal` the probabilities are the raw sigmoid (per-epoch logs, before calibration exists).
+    """
     was_training = model.training
     model.eval()
-    metrics, _ = evaluate_scores(model_score_fn(model, device), ex, model.cfg.n_items)
-    rng = np.random.default_rng(0)
-    parts = [sample_pairs(s, t, 100, rng) for s, t in scored_batches(model_score_fn(model, device), ex)]
-    x, y, _ = (np.concatenate(p) for p in zip(*parts))
-    metrics["logloss_raw"] = log_loss(1.0 / (1.0 + np.exp(-x)), y)
+    probs = ProbabilityMetrics(cal or Calibration())
+    metrics, ranks = evaluate_scores(model_score_fn(model, device), ex, model.cfg.n_items, on_batch=probs)
+    prob_metrics, table = probs.result()
     model.train(was_training)
-    return metrics
+    return {**metrics, **prob_metrics}, table, ranks
 
 
 def popularity_score_fn(counts: np.ndarray) -> ScoreFn:

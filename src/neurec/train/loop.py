@@ -111,7 +111,8 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         train_loss = _train_epoch(model, train, opt, cfg, gen, epoch, negatives_end)
-        metrics = {"train_loss": train_loss, **{f"valid_{k}": v for k, v in evaluate_model(model, valid, cfg.device).items()}}
+        valid_metrics = evaluate_model(model, valid, cfg.device)[0]
+        metrics = {"train_loss": train_loss, **{f"valid_{k}": v for k, v in valid_metrics.items() if np.isfinite(v)}}
         metrics["epoch_seconds"] = time.perf_counter() - t0
         best.history.append({"epoch": epoch, **metrics})
         score = metrics[f"valid_{cfg.monitor}"]
