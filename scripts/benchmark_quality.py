@@ -86,7 +86,7 @@ def main() -> None:
     from neurec.cli.report import comparison_line
 
     for name, methods in results.items():
-        print(f"{name}: {comparison_line(methods)}")
+        print(f"{name}: {comparison_line({m: v for m, v in methods.items() if not m.startswith('_')})}")
 
 
 if __name__ == "__main__":

@@ -180,4 +180,12 @@ def export_bundle(model: PurchaseModel, data: PreparedData, cfg: RunConfig, run_
     diff = check_parity(model, onnx_path, cfg.export.parity_tol)
     log.info("exported %s (parity max |dp| %.1e)", onnx_path, diff)
     target = Path(cfg.export.bundle_dir) if cfg.export.bundle_dir else cfg.out_dir / "bundle"
-    return write_bundle(target, onnx_path, data.vocab, data.catalog, dict(cfg.rules), model.cfg, run_id, cal.to_dict())
+    from neurec.export.copurchase import copurchase_stats
+
+    # Training period only, like the vocabulary: the suggestions are judged on the later periods.
+    train_events = data.events[data.events["ts"] < data.boundaries.valid_start]
+    copurchase = copurchase_stats(train_events, data.vocab, data.catalog)
+    log.info("co-purchase statistics: %d baskets, %d items with partners, %d with re-buy intervals",
+             copurchase["n_baskets"], len(copurchase["partners"]), len(copurchase["replenish_days"]))
+    return write_bundle(target, onnx_path, data.vocab, data.catalog, dict(cfg.rules), model.cfg, run_id,
+                        cal.to_dict(), copurchase=copurchase)

@@ -1,7 +1,11 @@
-"""A tiny hand-built bundle (no torch): an ONNX graph whose logits are easy to recompute in numpy.
+"""Tiny hand-built bundles (no torch): an ONNX graph whose logits are easy to recompute in numpy.
 
 logit(c) = bias[c] + sum over history positions of item_w[item] * type_w[type] + gap_w[gap]
 Padding (item 0, type 0, gap 0) contributes nothing, so left-padding must not change any logit.
+
+Two catalogues share the graph. `ITEMS` is a plain one (category, price, margin, stock: no ladders), where every
+item may be suggested as `other`. `SHOP_ITEMS` is a small shop with a product ladder, accessories, a consumable
+and co-purchase statistics, for the upsell / cross-sell rules.
 """
 
 from __future__ import annotations
@@ -29,13 +33,15 @@ from neurec.schema import (
     N_EVENT_TYPES,
     SCHEMA_VERSION,
 )
+from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.vocab import ItemVocab
 
 KNOWN = [f"10000{i}" for i in range(1, 9)]  # model ids 2..9 in this order
 UNSEEN = "200001"  # in the catalog, but the model never saw it (index 1)
+CATALOG_ONLY = "300001"  # shop bundle only: never in training, but the vocabulary gives it model id 10
 # Per model id: 0 pad, 1 unknown, then KNOWN in order. 100004 sits below the 0.02 threshold without history;
 # 100006 has the largest logit but no stock, so the stock rule is visible in every ranking.
-BIAS = np.array([0.0, 0.0, 0.0, -1.0, 1.0, -5.0, 0.5, 2.0, 0.2, -0.5], dtype=np.float32)
+BIAS = np.array([0.0, 0.0, 0.0, -1.0, 1.0, -5.0, 0.5, 2.0, 0.2, -0.5, 0.3], dtype=np.float32)
 ITEM_W = np.array([0.0, 0.0] + [0.1] * 8, dtype=np.float32)
 TYPE_W = np.array([0.0, 1.0, 2.0, 3.0], dtype=np.float32)
 GAP_W = np.array([0.0] + [0.01 * b for b in range(1, N_GAP_BUCKETS)], dtype=np.float32)
@@ -49,6 +55,40 @@ ITEMS = {
     "category": ["a", "a", "b", "b", "c", "c", "d", "d", "e"],
 }
 RULES = {"top_k": 4, "min_probability": 0.02, "margin_weight": 0.5, "drop_out_of_stock": True, "drop_in_cart": True}
+
+# The shop: line phone/a in three tiers (130 is 1.3 x 100; 170 is tier 3), its accessories (100005 strategic,
+# 200001 unknown to the model, 300001 catalogue-only), coffee/b with a machine out of stock, pods (a consumable) and
+# a tier-2 machine at 1.5 x, outside the upsell band.
+SHOP_ITEMS = {
+    "item_id": KNOWN + [UNSEEN, CATALOG_ONLY],
+    "index": list(range(2, 10)) + [1, 10],
+    "product_line": ["phone/a"] * 5 + ["coffee/b"] * 3 + ["phone/a"] * 2,
+    "tier": [1, 2, 3, 1, 1, 1, 1, 2, 1, 1],
+    "complement_of": ["", "", "", "phone/a", "phone/a", "", "coffee/b", "", "phone/a", "phone/a"],
+    "kind": ["main"] * 3 + ["accessory"] * 2 + ["main", "consumable", "main", "accessory", "accessory"],
+    "category": ["phones"] * 3 + ["phone_acc"] * 2 + ["coffee"] * 3 + ["phone_acc"] * 2,
+    "price": [100.0, 130.0, 170.0, 15.0, 25.0, 200.0, 9.0, 300.0, 8.0, 12.0],
+    "margin": [20.0, 30.0, 40.0, 6.0, 10.0, 40.0, 3.0, 60.0, 3.0, 5.0],
+    "stock": [10, 10, 2, 20, 20, 0, 50, 5, 5, 5],
+    "strategic": [False, False, False, False, True, False, False, False, False, False],
+}
+SHOP_RULES = {
+    **RULES, "checkout_price_cap": 20, "upsell_band": [1.2, 1.4], "placement_boost": 1.3, "low_stock_threshold": 3,
+    "low_stock_factor": 0.8, "strategic_boost": 1.2, "max_per_category": 2, "free_shipping_threshold": 50,
+    "free_shipping_boost": 1.2, "replenish_after_days": 30,
+}
+# Phone 100001 and pods 100007 are bought together (a cross-sell the catalogue does not know); the pods are
+# re-bought every 20 days. 999999 is no longer in the catalogue and must be skipped.
+COPURCHASE = {
+    "format": 1, "basket": "session", "min_support": 2, "min_lift": 1.0, "top_n": 20, "n_baskets": 40,
+    "item_baskets": {"100001": 6, "100007": 8},
+    "partners": {
+        "100001": {"item_id": ["100007", "999999"], "lift": [2.5, 1.5], "support": [3, 2]},
+        "100007": {"item_id": ["100001"], "lift": [2.5], "support": [3]},
+    },
+    "replenish_days": {"100007": 20.0, "999999": 3.0},
+    "replenish_intervals": {"100007": 12, "999999": 2},
+}
 
 
 def write_model(path: Path, bias: np.ndarray = BIAS) -> None:
@@ -98,9 +138,10 @@ def rehash(root: Path) -> None:
     (root / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
-def write_bundle(root: Path, items: dict | None = None, rules: dict | None = None, **manifest_overrides) -> Path:
+def write_bundle(root: Path, items: dict | None = None, rules: dict | None = None, copurchase: dict | None = None,
+                 vocab: ItemVocab | None = None, **manifest_overrides) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    vocab = ItemVocab(KNOWN)
+    vocab = vocab or ItemVocab(KNOWN)
     vocab.save(root / BUNDLE_VOCAB)
     write_model(root / BUNDLE_MODEL)
     (root / BUNDLE_ITEMS).write_text(json.dumps(ITEMS if items is None else items))
@@ -126,7 +167,11 @@ def write_bundle(root: Path, items: dict | None = None, rules: dict | None = Non
         "libraries": {"onnx": onnx.__version__},
     }
     manifest.update(manifest_overrides)
-    manifest["files"] = {n: sha256(root / n) for n in (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES)}
+    names = [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES]
+    if copurchase is not None:
+        (root / COPURCHASE_FILE).write_text(json.dumps(copurchase))
+        names.append(COPURCHASE_FILE)
+    manifest["files"] = {n: sha256(root / n) for n in names}
     (root / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2))
     return root
 
@@ -149,9 +194,34 @@ def scorer(template_bundle):
     return Scorer.from_bundle(template_bundle)
 
 
+def write_shop_bundle(root: Path, copurchase: dict | None = COPURCHASE, **overrides) -> Path:
+    vocab = ItemVocab(KNOWN + [CATALOG_ONLY], n_trained=len(KNOWN))
+    overrides = {"items": SHOP_ITEMS, "rules": SHOP_RULES, **overrides}
+    return write_bundle(root, copurchase=copurchase, vocab=vocab, **overrides)
+
+
+@pytest.fixture(scope="session")
+def shop_bundle(tmp_path_factory) -> Path:
+    return write_shop_bundle(tmp_path_factory.mktemp("shop") / "bundle")
+
+
+@pytest.fixture
+def shop_copy(shop_bundle, tmp_path) -> Path:
+    return Path(shutil.copytree(shop_bundle, tmp_path / "shop"))
+
+
+@pytest.fixture(scope="session")
+def shop(shop_bundle):
+    from neurec.serving import Scorer
+
+    return Scorer.from_bundle(shop_bundle)
+
+
 @pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
     return SimpleNamespace(
-        KNOWN=KNOWN, UNSEEN=UNSEEN, ITEMS=ITEMS, RULES=RULES, BIAS=BIAS, N_EVENT_TYPES=N_EVENT_TYPES,
-        write_bundle=write_bundle, write_model=write_model, rehash=rehash, reference_logits=reference_logits,
+        KNOWN=KNOWN, UNSEEN=UNSEEN, CATALOG_ONLY=CATALOG_ONLY, ITEMS=ITEMS, RULES=RULES, BIAS=BIAS,
+        SHOP_ITEMS=SHOP_ITEMS, SHOP_RULES=SHOP_RULES, COPURCHASE=COPURCHASE, N_EVENT_TYPES=N_EVENT_TYPES,
+        write_bundle=write_bundle, write_shop_bundle=write_shop_bundle, write_model=write_model, rehash=rehash,
+        reference_logits=reference_logits,
     )

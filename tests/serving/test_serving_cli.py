@@ -22,16 +22,17 @@ def request_file(tmp_path):
     return path
 
 
-def test_prints_response(template_bundle, request_file):
-    out = run_cli("--bundle", template_bundle, "--request", request_file)
+def test_prints_response(shop_bundle, request_file):
+    out = run_cli("--bundle", shop_bundle, "--request", request_file)
     assert out.returncode == 0, out.stderr
     response = json.loads(out.stdout)
     assert [it["rank"] for it in response["items"]] == [1, 2]
     assert response["model_version"] == "fixture-1"
 
 
-def test_reads_stdin(template_bundle):
-    out = run_cli("--bundle", template_bundle, "--request", "-", "--compact", stdin='{"history": [], "k": 1}')
+def test_reads_stdin(shop_bundle):
+    request = '{"history": [], "anchor": "100001", "k": 1}'
+    out = run_cli("--bundle", shop_bundle, "--request", "-", "--compact", stdin=request)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout)["items"]) == 1 and len(out.stdout.strip().splitlines()) == 1
 
@@ -45,20 +46,20 @@ def _assert_one_line_error(out, *fragments):
         assert fragment in lines[0]
 
 
-def test_bad_bundle(bundle_copy, request_file):
-    (bundle_copy / BUNDLE_MANIFEST).unlink()
-    _assert_one_line_error(run_cli("--bundle", bundle_copy, "--request", request_file), "manifest.json is missing")
+def test_bad_bundle(shop_copy, request_file):
+    (shop_copy / BUNDLE_MANIFEST).unlink()
+    _assert_one_line_error(run_cli("--bundle", shop_copy, "--request", request_file), "manifest.json is missing")
 
 
-def test_bad_request(template_bundle, tmp_path):
+def test_bad_request(shop_bundle, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"history": [{"item_id": "1", "event_type": "clik", "timestamp": 0}]}))
-    out = run_cli("--bundle", template_bundle, "--request", path)
+    out = run_cli("--bundle", shop_bundle, "--request", path)
     _assert_one_line_error(out, "history[0].event_type: unknown event type 'clik'", str(path))
 
 
-def test_invalid_json_and_missing_file(template_bundle, tmp_path):
-    out = run_cli("--bundle", template_bundle, "--request", "-", stdin='{"history": [,]}')
+def test_invalid_json_and_missing_file(shop_bundle, tmp_path):
+    out = run_cli("--bundle", shop_bundle, "--request", "-", stdin='{"history": [,]}')
     _assert_one_line_error(out, "request stdin: invalid JSON at line 1 column 14")
-    out = run_cli("--bundle", template_bundle, "--request", tmp_path / "absent.json")
+    out = run_cli("--bundle", shop_bundle, "--request", tmp_path / "absent.json")
     _assert_one_line_error(out, "absent.json: cannot read (No such file or directory)")

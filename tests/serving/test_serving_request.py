@@ -78,3 +78,44 @@ def test_history_length_limit():
     assert len(parse_request({"history": [event] * MAX_HISTORY_EVENTS}).history_items) == MAX_HISTORY_EVENTS
     with pytest.raises(RequestError, match=rf"^history: {MAX_HISTORY_EVENTS + 1} events; at most"):
         parse_request({"history": [event] * (MAX_HISTORY_EVENTS + 1)})
+
+
+def test_new_fields_defaults():
+    req = parse_request({"history": []})
+    assert req.placement == "product_page" and req.anchor is None and req.cart_value is None
+    assert req.declined == [] and req.segment is None and req.now is None
+
+
+def test_new_fields_parse():
+    req = parse_request({
+        "history": [], "placement": "checkout", "anchor": 100001, "cart": ["7"], "cart_value": 12,
+        "declined": [5, "6"], "segment": "returning/vip", "now": "2026-03-01T10:00:00Z",
+    })
+    assert req.placement == "checkout" and req.anchor == "100001" and req.cart_value == 12.0
+    assert req.declined == ["5", "6"] and req.segment == "returning/vip" and req.now == T0
+    assert parse_request({"history": [], "placement": None, "cart_value": 0}).cart_value == 0.0
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"placement": "homepage"}, r"^placement: expected one of product_page, cart, checkout, post_purchase"),
+        ({"placement": 1}, r"^placement: expected one of"),
+        ({"anchor": ["1"]}, r"^anchor: expected an item id"),
+        ({"anchor": ""}, r"^anchor: empty item id"),
+        ({"cart_value": -1}, r"^cart_value: expected a number >= 0, got -1"),
+        ({"cart_value": "12"}, r"^cart_value: expected a number >= 0"),
+        ({"cart_value": float("nan")}, r"^cart_value: expected a number >= 0"),
+        ({"cart_value": True}, r"^cart_value: expected a number"),
+        ({"declined": "100001"}, r"^declined: expected a list of item ids"),
+        ({"declined": [None]}, r"^declined\[0\]: expected an item id"),
+        ({"segment": 3}, r"^segment: expected a string, got int"),
+        ({"segment": "x" * 201}, r"^segment: 201 characters; at most 200"),
+        ({"now": "soon"}, r"^now: 'soon' is not an ISO-8601 timestamp"),
+        ({"now": T0 * 1000}, r"^now: .* \(milliseconds sent by mistake\?\)"),
+        ({"placment": "cart"}, r"^placment: unknown field"),
+    ],
+)
+def test_new_field_errors_name_the_field(data, message):
+    with pytest.raises(RequestError, match=message):
+        parse_request({"history": [], **data})

@@ -65,6 +65,25 @@ def test_rules_config_defaults_and_parse():
     assert RulesConfig.from_dict({}) == RulesConfig()
     cfg = RulesConfig.from_dict({"top_k": 2, "min_probability": 0, "margin_weight": 1, "drop_in_cart": False})
     assert cfg == RulesConfig(top_k=2, min_probability=0.0, margin_weight=1.0, drop_in_cart=False)
+    cfg = RulesConfig.from_dict({
+        "upsell_band": [1.1, 1.5], "allow_other": True, "checkout_price_cap": None, "max_per_category": 1,
+        "placement_preference": {"cart": None, "product_page": "cross_sell"}, "free_shipping_threshold": 49.0,
+    })
+    assert cfg.upsell_band == (1.1, 1.5) and cfg.allow_other is True and cfg.checkout_price_cap is None
+    assert cfg.preferred_kind("cart") is None and cfg.preferred_kind("product_page") == "cross_sell"
+    assert cfg.preferred_kind("checkout") == "cross_sell"  # placements left out keep their default
+    assert cfg.max_per_category == 1 and cfg.free_shipping_threshold == 49.0
+    hash(cfg)  # frozen and hashable, preference included
+
+
+def test_shipped_default_yaml_parses():
+    import pathlib
+
+    yaml = pytest.importorskip("yaml")
+    path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "rules" / "default.yaml"
+    cfg = RulesConfig.from_dict(yaml.safe_load(path.read_text()))
+    assert cfg.top_k == 4 and cfg.upsell_band == (1.2, 1.4) and cfg.allow_other is None
+    assert cfg.checkout_price_cap == 20 and cfg.free_shipping_threshold == 50
 
 
 @pytest.mark.parametrize(
@@ -81,6 +100,20 @@ def test_rules_config_defaults_and_parse():
         ({"margin_weight": 1.5}, r"margin_weight: 1.5 is outside \[0, 1\]"),
         ({"margin_weight": "0.5"}, "margin_weight: expected a number"),
         ({"drop_in_cart": 1}, "drop_in_cart: expected true or false"),
+        ({"drop_declined": "yes"}, "drop_declined: expected true or false"),
+        ({"allow_other": "auto"}, "allow_other: expected true or false"),
+        ({"replenish_after_days": 0}, r"replenish_after_days: 0 is outside \(0, inf\)"),
+        ({"checkout_price_cap": -1}, "checkout_price_cap: -1 is outside"),
+        ({"upsell_band": [1.4, 1.2]}, "upsell_band: low 1.4 is above high 1.2"),
+        ({"upsell_band": [1.2]}, r"upsell_band: expected \[low, high\]"),
+        ({"upsell_band": [0, 1.2]}, r"upsell_band\[0\]: 0 is outside"),
+        ({"placement_preference": {"home": "upsell"}}, "placement_preference.home: unknown placement"),
+        ({"placement_preference": {"cart": "other"}}, "placement_preference.cart: expected upsell, cross_sell or null"),
+        ({"placement_preference": "upsell"}, "placement_preference: expected an object"),
+        ({"placement_boost": 0}, "placement_boost: 0 is outside"),
+        ({"low_stock_factor": 1.5}, r"low_stock_factor: 1.5 is outside \(0, 1\]"),
+        ({"max_per_category": 0}, "max_per_category: expected an integer >= 1"),
+        ({"free_shipping_threshold": "50"}, "free_shipping_threshold: expected a number"),
     ],
 )
 def test_rules_config_rejects(data, message):
@@ -88,15 +121,32 @@ def test_rules_config_rejects(data, message):
         RulesConfig.from_dict(data)
 
 
+ALL_COLUMNS = ("stock", "margin", "price", "strategic", "category", "product_line", "tier", "complement_of", "kind")
+
+
+def test_effective_rules_keep_what_the_catalogue_supports():
+    cfg = RulesConfig(margin_weight=0.5, drop_out_of_stock=True)
+    same, notes = rules.effective_rules(cfg, ALL_COLUMNS, margin_ref=3.0)
+    assert notes == [] and same.allow_other is False  # auto: ladders exist, so only upsell / cross-sell
+    assert same == RulesConfig(margin_weight=0.5, allow_other=False)
+
+
 def test_effective_rules_switch_off_missing_data():
     cfg = RulesConfig(margin_weight=0.5, drop_out_of_stock=True)
-    same, notes = rules.effective_rules(cfg, has_stock=True, has_margin=True, margin_ref=3.0)
-    assert same == cfg and notes == []
-    off, notes = rules.effective_rules(cfg, has_stock=False, has_margin=False, margin_ref=None)
-    assert off.drop_out_of_stock is False and off.margin_weight == 0.0
-    assert len(notes) == 2 and "stock" in notes[0] and "margin" in notes[1]
-    off, notes = rules.effective_rules(cfg, has_stock=True, has_margin=True, margin_ref=None)
-    assert off.margin_weight == 0.0 and "positive mean margin" in notes[0]
+    off, notes = rules.effective_rules(cfg, ["category", "price"], margin_ref=None)
+    assert off.drop_out_of_stock is False and off.low_stock_threshold is None and off.margin_weight == 0.0
+    assert off.strategic_boost == 1.0 and off.upsell_band is None and off.max_per_category == 3
+    assert off.checkout_price_cap == 20.0 and off.allow_other is True  # auto: neither ladders nor complement links
+    by_column = {n.split(" column")[0].removeprefix("items.json has no "): n for n in notes}
+    assert sorted(by_column) == ["kind", "margin", "product_line", "stock", "strategic"]  # one note per column
+    assert "out-of-stock drop; low-stock demotion" in by_column["stock"]
+    off, notes = rules.effective_rules(cfg, ["stock", "margin"], margin_ref=None)
+    assert off.margin_weight == 0.0 and any("positive mean margin" in n for n in notes)
+    assert off.checkout_price_cap is None and off.free_shipping_threshold is None  # no price column
+    # An explicit choice is kept, and re-buy statistics stand in for the kind column.
+    off, notes = rules.effective_rules(RulesConfig(allow_other=False), ["complement_of"], None,
+                                       has_replenish_stats=True)
+    assert off.allow_other is False and not any("kind" in n for n in notes)
 
 
 def test_top_k_matches_full_stable_sort():

@@ -40,16 +40,20 @@ def test_probabilities_and_scores_match_reference(scorer, kit):
     got = scorer.recommend({"history": history, "candidates": cands, "k": 10})
     want = dict(zip(cands, expected_probs(kit, history, cands)))
     margin = dict(zip(kit.ITEMS["item_id"], kit.ITEMS["margin"]))
+    stock = dict(zip(kit.ITEMS["item_id"], kit.ITEMS["stock"]))
     assert scorer.margin_ref == pytest.approx(38 / 8)  # in-stock margins only: 100006 (12) has no stock
     for it in got["items"]:
         assert it["probability"] == pytest.approx(want[it["item_id"]], rel=1e-6)
-        factor = 0.5 + 0.5 * margin[it["item_id"]] / scorer.margin_ref
+        low = stock[it["item_id"]] <= 3  # the default low-stock rule: x 0.8 at 3 units or fewer
+        factor = (0.5 + 0.5 * margin[it["item_id"]] / scorer.margin_ref) * (0.8 if low else 1.0)
         assert it["score"] == pytest.approx(it["probability"] * factor, rel=1e-9)
+        assert it["reasons"] == (["low_stock"] if low else []) and it["kind"] == "other"
     scores = [it["score"] for it in got["items"]]
     assert scores == sorted(scores, reverse=True)
     assert [it["rank"] for it in got["items"]] == [1, 2, 3, 4]
     assert got["model_version"] == "fixture-1" and got["training_run_id"] == "run-123"
     assert got["unknown_history_items"] == 0 and "dropped" not in got
+    assert got["placement"] == "product_page" and got["segment"] is None and got["anchor"] == "100002"
 
 
 def test_rules_drop_with_reasons(scorer):
@@ -60,11 +64,11 @@ def test_rules_drop_with_reasons(scorer):
         "explain": True,
     }
     got = scorer.recommend(request)
-    assert [it["item_id"] for it in got["items"]] == ["100003", "100001"]
+    assert [it["item_id"] for it in got["items"]] == ["100003"]
     dropped = {d["item_id"]: d["reason"] for d in got["dropped"]}
     assert dropped == {
         "100006": "out_of_stock", "100002": "in_cart", "100004": "below_threshold",
-        "zzz": "unknown_item", "200001": "unknown_item",
+        "zzz": "unknown_item", "200001": "unknown_item", "100001": "is_anchor",  # the newest history item
     }
     below = next(d for d in got["dropped"] if d["reason"] == "below_threshold")
     assert below["probability"] < 0.02
@@ -76,13 +80,17 @@ def test_first_reason_wins(scorer):
 
 
 def test_default_candidates_and_k(scorer, kit):
-    got = scorer.recommend({"history": [event("100001")], "explain": True})
-    assert len(got["items"]) == kit.RULES["top_k"]
+    # No anchor: every item the model knows is a candidate (this catalogue has no ladders: `other` is allowed).
+    got = scorer.recommend({"history": [], "explain": True})
+    assert len(got["items"]) == kit.RULES["top_k"] and got["anchor"] is None
     ids = [it["item_id"] for it in got["items"]]
     assert kit.UNSEEN not in ids and "100006" not in ids
     assert {d["item_id"] for d in got["dropped"]} == {"100006", "100004"}  # the unseen item is no candidate
     assert len(scorer.recommend({"history": [], "k": 1})["items"]) == 1
     assert len(scorer.recommend({"history": [], "k": 50})["items"]) == 6  # fewer pass than k
+    # With an anchor, items of its category (the only link this catalogue has).
+    got = scorer.recommend({"history": [event("100001")], "k": 50})
+    assert [it["item_id"] for it in got["items"]] == ["100002"] and got["anchor"] == "100001"
 
 
 def test_unknown_history_items_are_skipped_and_counted(scorer):
@@ -96,8 +104,8 @@ def test_unknown_history_items_are_skipped_and_counted(scorer):
 
 def test_only_newest_max_history_events_reach_the_model(scorer, kit):
     history = [event(kit.KNOWN[i % 8], "purchase" if i < 4 else "view", T0 + i) for i in range(9)]
-    got = scorer.recommend({"history": history, "candidates": ["100001"]})
-    want = expected_probs(kit, history[-5:], ["100001"])
+    got = scorer.recommend({"history": history, "candidates": ["100007"]})  # neither bought nor the anchor
+    want = expected_probs(kit, history[-5:], ["100007"])
     assert got["items"][0]["probability"] == pytest.approx(want[0], rel=1e-6)
 
 

@@ -29,6 +29,7 @@ from neurec.schema import (
     MODEL_OUTPUT,
     SCHEMA_VERSION,
 )
+from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.vocab import ItemVocab
 
 
@@ -67,8 +68,12 @@ def write_bundle(
     model_cfg: PurchaseModelConfig,
     training_run_id: str | None,
     calibration: dict | None = None,
+    copurchase: dict | None = None,
 ) -> Path:
-    """Build the bundle in a temporary folder next to `out_dir`, then swap it in: readers never see half a bundle."""
+    """Build the bundle in a temporary folder next to `out_dir`, then swap it in: readers never see half a bundle.
+
+    `copurchase`: training-period statistics from `neurec.export.copurchase`; listed and hashed like every file.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
@@ -77,7 +82,11 @@ def write_bundle(
         vocab.save(tmp / BUNDLE_VOCAB)
         (tmp / BUNDLE_ITEMS).write_text(json.dumps(item_table(catalog, vocab)), encoding="utf-8")
         (tmp / BUNDLE_RULES).write_text(json.dumps(rules, indent=2, sort_keys=True), encoding="utf-8")
-        files = {name: sha256_file(tmp / name) for name in (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES)}
+        names = [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES]
+        if copurchase is not None:
+            (tmp / COPURCHASE_FILE).write_text(json.dumps(copurchase, separators=(",", ":")), encoding="utf-8")
+            names.append(COPURCHASE_FILE)
+        files = {name: sha256_file(tmp / name) for name in names}
         batch_hist = ["batch", "history"]
         manifest = {
             "schema_version": SCHEMA_VERSION,

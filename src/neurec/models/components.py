@@ -92,11 +92,13 @@ class HistoryMatch(nn.Module):
     a (B, C, L) comparison, so scoring a whole catalogue stays O(B x values).
     """
 
-    def __init__(self, n_event_types: int, max_history: int):
+    def __init__(self, n_event_types: int, max_history: int, prior: float = 0.0):
         super().__init__()
         self.by_type = nn.Embedding(n_event_types, 1)
         self.by_recency = nn.Embedding(max_history, 1)
-        nn.init.zeros_(self.by_type.weight)
+        # Start from "a match makes a purchase more likely" (prior > 0) rather than from indifference: with a
+        # few hundred purchases there is too little signal to discover it from zero.
+        nn.init.constant_(self.by_type.weight, prior)
         nn.init.zeros_(self.by_recency.weight)
 
     def forward(self, hist_values: torch.Tensor, hist_types: torch.Tensor, cand_values: torch.Tensor, n_values: int) -> torch.Tensor:

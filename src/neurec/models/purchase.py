@@ -30,6 +30,7 @@ class PurchaseModelConfig:
     side_names: tuple[str, ...] = ()  # item side features, in the order of the item_attr buffer's rows
     side_sizes: tuple[int, ...] = ()  # values per side feature, 0 (unknown) included
     match_pairs: tuple[tuple[int, int], ...] = ()  # (candidate feature, history feature) rows that must agree
+    match_prior: float = 0.0  # initial weight per event type of "the candidate itself is in the history" (then learned)
 
 
 class PurchaseModel(nn.Module):
@@ -44,7 +45,8 @@ class PurchaseModel(nn.Module):
         self.embed = HistoryEmbedding(cfg.dim, cfg.n_event_types, cfg.n_gap_buckets, cfg.max_history, cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.dim)
-        self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history)
+        self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.match_prior)
+        # Attribute matches start neutral: "same category" is a much weaker hint than "the same item".
         self.attr_match = nn.ModuleList(HistoryMatch(cfg.n_event_types, cfg.max_history) for _ in cfg.match_pairs)
         nn.init.normal_(self.item_emb.weight, std=0.05)
         nn.init.zeros_(self.item_bias.weight)

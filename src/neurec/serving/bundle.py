@@ -28,11 +28,12 @@ from neurec.schema import (
     OOV_ID,
     SCHEMA_VERSION,
 )
+from neurec.serving.copurchase import COPURCHASE_FILE, CoPurchase, parse_copurchase
 from neurec.serving.rules import RulesConfig
 from neurec.vocab import ItemVocab
 
 REQUIRED_FILES = (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES)
-NUMERIC_COLUMNS = ("price", "margin", "stock")  # read by rules, so they must be numbers (null = unknown)
+NUMERIC_COLUMNS = ("price", "margin", "stock", "tier")  # read by rules, so they must be numbers (null = unknown)
 _REEXPORT = "re-export the bundle"
 
 
@@ -48,6 +49,7 @@ class Bundle:
     items: dict[str, np.ndarray]  # column arrays; item_id as str objects, index int64, NUMERIC_COLUMNS float64
     rules: RulesConfig
     model_path: Path
+    copurchase: CoPurchase | None = None  # None: a bundle exported before copurchase.json existed
 
     @property
     def model_version(self) -> str:
@@ -87,9 +89,10 @@ def open_bundle(path: str | Path, threads: int = 1) -> tuple[Bundle, ort.Inferen
     vocab = _read_vocab(root, manifest)
     items = _read_items(root, vocab, manifest["n_items"])
     rules = _read_rules(root)
+    copurchase = _read_copurchase(root, manifest, items)
     session = _open_session(root, manifest, threads)
     model_path = root / BUNDLE_MODEL
-    return Bundle(root, manifest, vocab, items, rules, model_path), session
+    return Bundle(root, manifest, vocab, items, rules, model_path, copurchase), session
 
 
 def _read_json(root: Path, name: str) -> Any:
@@ -252,6 +255,19 @@ def _read_rules(root: Path) -> RulesConfig:
         if isinstance(e, BundleError):
             raise
         raise BundleError(f"bundle {root}: {BUNDLE_RULES}: {e}; fix the rules config and {_REEXPORT}") from None
+
+
+def _read_copurchase(root: Path, manifest: dict[str, Any], items: dict[str, np.ndarray]) -> CoPurchase | None:
+    """Optional. Only read when the manifest lists it, so its hash was checked: an unlisted file is ignored."""
+    if COPURCHASE_FILE not in manifest["files"]:
+        return None
+    row_of = {item_id: row for row, item_id in enumerate(items["item_id"].tolist())}
+    try:
+        return parse_copurchase(_read_json(root, COPURCHASE_FILE), row_of, len(row_of))
+    except ValueError as e:
+        if isinstance(e, BundleError):
+            raise
+        raise BundleError(f"bundle {root}: {COPURCHASE_FILE}: {e}; {_REEXPORT}") from None
 
 
 def _open_session(root: Path, manifest: dict[str, Any], threads: int) -> ort.InferenceSession:

@@ -6,18 +6,22 @@ Unknown fields are refused rather than ignored: a misspelt "candidates" would ot
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from neurec.schema import EventType
+from neurec.serving.rules_config import PLACEMENTS
 from neurec.vocab import normalize_id
 
 MAX_HISTORY_EVENTS = 1000
 MAX_CANDIDATES = 100_000
-REQUEST_FIELDS = ("history", "candidates", "cart", "k", "explain")
+MAX_SEGMENT_CHARS = 200  # echoed into every response and log line: a label, not a payload
+REQUEST_FIELDS = (
+    "history", "placement", "anchor", "cart", "cart_value", "declined", "segment", "candidates", "k", "explain", "now",
+)
 EVENT_FIELDS = ("item_id", "event_type", "timestamp")
 # datetime's range; a larger number is almost always milliseconds sent as seconds.
 _MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
@@ -34,10 +38,16 @@ class ParsedRequest:
     history_items: list[str]  # oldest first (stable by timestamp)
     history_types: np.ndarray  # (H,) int64 EventType values
     history_ts: np.ndarray  # (H,) float64 unix seconds, ascending
-    candidates: list[str] | None  # None: every item the model knows; duplicates removed, first kept
+    candidates: list[str] | None  # None: generated from the anchors; duplicates removed, first kept
     cart: list[str]
     k: int | None  # None: the bundle's top_k
     explain: bool
+    placement: str = PLACEMENTS[0]
+    anchor: str | None = None  # None: the scorer takes the newest history item
+    cart_value: float | None = None  # None: the scorer sums the cart's prices when it knows them all
+    declined: list[str] = field(default_factory=list)
+    segment: str | None = None  # echoed, never interpreted
+    now: float | None = None  # unix seconds; None: the newest history timestamp
 
 
 def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequest:
@@ -54,6 +64,7 @@ def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequ
     if data.get("candidates") is not None:
         candidates = list(dict.fromkeys(_parse_ids(data["candidates"], "candidates", MAX_CANDIDATES)))
     cart = _parse_ids(data["cart"], "cart", MAX_CANDIDATES) if data.get("cart") is not None else []
+    declined = _parse_ids(data["declined"], "declined", MAX_CANDIDATES) if data.get("declined") is not None else []
     k = data.get("k")
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise RequestError(f"k: expected an integer >= 1, got {k!r}")
@@ -68,7 +79,39 @@ def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequ
         cart=cart,
         k=k,
         explain=explain,
+        placement=_parse_placement(data.get("placement")),
+        anchor=_parse_id(data["anchor"], "anchor") if data.get("anchor") is not None else None,
+        cart_value=_parse_cart_value(data.get("cart_value")),
+        declined=declined,
+        segment=_parse_segment(data.get("segment")),
+        now=parse_timestamp(data["now"], "now") if data.get("now") is not None else None,
     )
+
+
+def _parse_placement(value: Any) -> str:
+    if value is None:
+        return PLACEMENTS[0]
+    if not isinstance(value, str) or value not in PLACEMENTS:
+        raise RequestError(f"placement: expected one of {', '.join(PLACEMENTS)}, got {value!r}")
+    return value
+
+
+def _parse_cart_value(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise RequestError(f"cart_value: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _parse_segment(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError(f"segment: expected a string, got {_kind(value)}")
+    if len(value) > MAX_SEGMENT_CHARS:
+        raise RequestError(f"segment: {len(value)} characters; at most {MAX_SEGMENT_CHARS} are accepted")
+    return value
 
 
 def _parse_history(history: Any, max_events: int) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -1,91 +1,50 @@
-"""Business rules as pure functions over numpy arrays, plus the validated rules.json configuration.
+"""Business rules as pure functions over numpy arrays: reason codes, the generic filters and the score blend.
 
 Nothing here does I/O or knows about requests: the scorer feeds arrays in and reads masks and scores out, so each
-rule can be tested on a hand-written table.
+rule can be tested on a hand-written table. The upsell/cross-sell rules live in `rules_business`, the validated
+rules.json configuration in `rules_config`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
-from typing import Any
 
 import numpy as np
 
 from neurec.schema import N_RESERVED_IDS
+from neurec.serving.rules_config import RulesConfig, effective_rules  # noqa: F401  (re-exported for callers)
 
-# Reason codes, in the order the rules run; a candidate is reported under the first rule that drops it.
+# Hard-drop reason codes, in the order the rules run; a candidate is reported under the first rule that drops it.
 UNKNOWN_ITEM = "unknown_item"
 OUT_OF_STOCK = "out_of_stock"
 IN_CART = "in_cart"
+DECLINED = "declined"
+ALREADY_BOUGHT = "already_bought"
+IS_ANCHOR = "is_anchor"  # the item the customer is looking at is no suggestion for itself
+OVER_PRICE_CAP = "over_price_cap"
+NOT_UPSELL_OR_CROSS_SELL = "not_upsell_or_cross_sell"
 BELOW_THRESHOLD = "below_threshold"
-REASONS = (UNKNOWN_ITEM, OUT_OF_STOCK, IN_CART, BELOW_THRESHOLD)
+CATEGORY_CAP = "category_cap"
+REASONS = (UNKNOWN_ITEM, OUT_OF_STOCK, IN_CART, DECLINED, ALREADY_BOUGHT, IS_ANCHOR, OVER_PRICE_CAP,
+           NOT_UPSELL_OR_CROSS_SELL, BELOW_THRESHOLD, CATEGORY_CAP)
 KEPT = 0  # reason code 0 means "not dropped"; REASONS[i] has code i + 1
 
-
-@dataclass(frozen=True)
-class RulesConfig:
-    """rules.json. Missing keys take these defaults so that older bundles stay readable as keys are added."""
-
-    top_k: int = 4
-    min_probability: float = 0.0
-    margin_weight: float = 0.0
-    drop_out_of_stock: bool = True
-    drop_in_cart: bool = True
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "RulesConfig":
-        """Validate a parsed rules.json; raises ValueError naming the offending key."""
-        if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        known = [f.name for f in fields(cls)]
-        for key in data:
-            if key not in known:
-                # A typo ("min_probabilty") must not silently fall back to a default.
-                raise ValueError(f"unknown key {key!r}; expected some of {', '.join(known)}")
-        values: dict[str, Any] = {}
-        for key in ("drop_out_of_stock", "drop_in_cart"):
-            if key in data:
-                if not isinstance(data[key], bool):
-                    raise ValueError(f"{key}: expected true or false, got {data[key]!r}")
-                values[key] = data[key]
-        if "top_k" in data:
-            k = data["top_k"]
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ValueError(f"top_k: expected an integer >= 1, got {k!r}")
-            values["top_k"] = k
-        if "min_probability" in data:
-            values["min_probability"] = _number(data, "min_probability", 0.0, 1.0, high_inclusive=False)
-        if "margin_weight" in data:
-            values["margin_weight"] = _number(data, "margin_weight", 0.0, 1.0, high_inclusive=True)
-        return cls(**values)
+# Soft rules move a kept item's score; each sets one bit of the item's reason mask (SOFT_REASONS[i] is bit i).
+PLACEMENT_PREFERENCE = "placement_preference"
+LOW_STOCK = "low_stock"
+STRATEGIC = "strategic"
+CLOSES_FREE_SHIPPING_GAP = "closes_free_shipping_gap"
+REPLENISHMENT = "replenishment"  # bought before, but a consumable that is due again
+SOFT_REASONS = (PLACEMENT_PREFERENCE, LOW_STOCK, STRATEGIC, CLOSES_FREE_SHIPPING_GAP, REPLENISHMENT)
 
 
-def _number(data: dict, key: str, low: float, high: float, high_inclusive: bool) -> float:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    if value < low or value > high or (value == high and not high_inclusive):
-        bracket = "]" if high_inclusive else ")"
-        raise ValueError(f"{key}: {value!r} is outside [{low:g}, {high:g}{bracket}")
-    return float(value)
+def reason_bit(reason: str) -> int:
+    return 1 << SOFT_REASONS.index(reason)
 
 
-def effective_rules(
-    cfg: RulesConfig, has_stock: bool, has_margin: bool, margin_ref: float | None
-) -> tuple[RulesConfig, list[str]]:
-    """Switch off the rules whose data the item table lacks, with one message per rule switched off."""
-    notes: list[str] = []
-    if cfg.drop_out_of_stock and not has_stock:
-        notes.append("items.json has no stock column: the out-of-stock rule is off")
-        cfg = replace(cfg, drop_out_of_stock=False)
-    if cfg.margin_weight > 0 and not has_margin:
-        notes.append("items.json has no margin column: margin_weight is treated as 0 (rank by probability)")
-        cfg = replace(cfg, margin_weight=0.0)
-    elif cfg.margin_weight > 0 and margin_ref is None:
-        notes.append("no in-stock item has a positive mean margin: margin_weight is treated as 0")
-        cfg = replace(cfg, margin_weight=0.0)
-    return cfg, notes
+def soft_reasons(bits: int) -> list[str]:
+    """The soft-rule names set in one item's reason mask, in SOFT_REASONS order."""
+    return [name for i, name in enumerate(SOFT_REASONS) if bits >> i & 1]
 
 
 def record_drops(codes: np.ndarray, keep: np.ndarray, reason: str) -> np.ndarray:

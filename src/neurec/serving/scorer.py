@@ -1,7 +1,8 @@
-"""The Scorer: request → encoded history → one onnxruntime call → business rules → top-K with reasons.
+"""The Scorer: request → encoded history → candidates → rules → one onnxruntime call → top-K with reasons.
 
-Everything that does not depend on the request (lookups, stock mask, margin factors, the default candidate set)
-is computed once at load, so the per-request path is array work plus one model call.
+Everything that does not depend on the request (lookups, stock mask, item score factors, candidate indexes) is
+computed once at load, so the per-request path is array work plus one model call. `prepare` and `score_batch`
+are separate so that a service can batch the model calls of concurrent requests.
 """
 
 from __future__ import annotations
@@ -15,48 +16,59 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from neurec.probability import calibrated_probability
 from neurec.features import History, encode_history, pad_histories
-from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, PAD_ID
+from neurec.probability import calibrated_probability
+from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, PAD_ID, EventType
 from neurec.serving import rules
+from neurec.serving import rules_business as rb
 from neurec.serving.bundle import Bundle, BundleError, open_bundle
-from neurec.serving.request import RequestError, parse_request
+from neurec.serving.catalog import Catalog
+from neurec.serving.copurchase import COPURCHASE_FILE
+from neurec.serving.policy import Context, Policy, Verdict
+from neurec.serving.request import ParsedRequest, RequestError, parse_request
+from neurec.serving.rules_config import KINDS
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A validated request, encoded and pre-filtered, waiting for its model call."""
+    """A validated request, encoded and judged by the rules that need no probability, waiting for its model call."""
 
     history: History
     unknown_history_items: int
-    candidates: list[str]  # as requested (deduplicated): dropped ones are reported by position
+    candidates: list[str]  # as requested (deduplicated) or generated: dropped ones are reported by position
     rows: np.ndarray  # (N,) item-table row per candidate, -1 when not in the table
-    codes: np.ndarray  # (N,) int8 reason code per candidate, rules.KEPT while it survives
+    verdict: Verdict  # hard-drop codes, kinds, score factors and soft reasons per candidate
     k: int
     explain: bool
+    placement: str
+    segment: str | None
+    anchor: str | None  # the resolved anchor id (the request's, else the newest history item)
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.verdict.codes
 
 
 class Scorer:
     def __init__(self, bundle: Bundle, session: ort.InferenceSession):
         self.bundle = bundle
         self._session = session
-        items = bundle.items
-        self._ids = items["item_id"]
-        self._row_of = {item_id: row for row, item_id in enumerate(self._ids.tolist())}
-        self._model_idx = items["index"]
-        stock, margin = items.get("stock"), items.get("margin")
-        ref = rules.margin_reference(margin, stock) if margin is not None else None
-        self.rules, notes = rules.effective_rules(bundle.rules, stock is not None, margin is not None, ref)
-        for note in notes:
-            log.warning("bundle %s: %s", bundle.path, note)
+        self.catalog = cat = Catalog.from_items(bundle.items)
+        co = bundle.copurchase
+        has_stats = co is not None and bool(np.isfinite(co.replenish_days).any())
+        ref = None
+        if "margin" in cat.columns:
+            ref = rules.margin_reference(cat.margin, cat.stock if "stock" in cat.columns else None)
+        self.rules, notes = rules.effective_rules(bundle.rules, cat.columns, ref, has_stats)
+        if notes:  # one line per bundle: a deploy log should not open with a screenful
+            log.warning("bundle %s: %s", bundle.path, " | ".join(notes))
+        if co is None:  # an older bundle, not a fault
+            log.info("bundle %s: no %s: candidates leave out bought-together complements",
+                     bundle.path, COPURCHASE_FILE)
         self.margin_ref = ref
-        n = len(self._ids)
-        self._in_stock = rules.drop_out_of_stock(stock) if self.rules.drop_out_of_stock else np.ones(n, dtype=bool)
-        self._factor = rules.margin_factor(margin if margin is not None else np.ones(n), self.rules.margin_weight, ref)
-        self._default_rows = np.flatnonzero(rules.drop_unknown(self._model_idx))
-        self._default_ids = self._ids[self._default_rows].tolist()
+        self.policy = Policy(cat, co, self.rules, ref)
         self._warm_up()
 
     @classmethod
@@ -81,35 +93,55 @@ class Scorer:
         return self.score_batch(prepared)
 
     def prepare(self, request: dict[str, Any]) -> Prepared:
-        """Validate and encode one request and apply the rules that need no probability."""
+        """Validate and encode one request, pick its candidates and apply the rules that need no probability."""
         req = parse_request(request)
         idx = self.bundle.vocab.encode(req.history_items)
         known = rules.drop_unknown(idx)
         history = encode_history(
             idx[known], req.history_types[known], req.history_ts[known], max_len=self.bundle.max_history
         )
-        candidates, rows = self._candidates(req.candidates)
-        codes = self._prefilter(rows, req.cart)
+        ctx = self._context(req)
+        if req.candidates is None:
+            rows = self.policy.source.generate(ctx.anchors)
+            candidates = self.catalog.ids[rows].tolist()
+        else:
+            candidates, rows = req.candidates, self.catalog.rows(req.candidates)
+        verdict = self.policy.judge(ctx, rows)
         k = req.k if req.k is not None else self.rules.top_k
-        return Prepared(history, int((~known).sum()), candidates, rows, codes, k, req.explain)
+        return Prepared(history, int((~known).sum()), candidates, rows, verdict, k, req.explain, req.placement,
+                        req.segment, ctx.anchor_id)
 
-    def _candidates(self, requested: list[str] | None) -> tuple[list[str], np.ndarray]:
-        """Candidate ids and their item-table rows (-1: not in the table)."""
-        if requested is None:
-            return self._default_ids, self._default_rows
-        rows = np.fromiter((self._row_of.get(c, -1) for c in requested), dtype=np.int64, count=len(requested))
-        return requested, rows
+    def _context(self, req: ParsedRequest) -> Context:
+        purchase = int(EventType.PURCHASE)
+        # History is time-ordered, so the last assignment per item is its newest purchase.
+        bought = req.history_types == purchase
+        rows = self.catalog.rows([item for item, b in zip(req.history_items, bought) if b])
+        last_bought = {r: float(t) for r, t in zip(rows.tolist(), req.history_ts[bought].tolist()) if r >= 0}
+        now = req.now if req.now is not None else (float(req.history_ts[-1]) if req.history_ts.size else None)
+        # The item on the page; without one, what the customer touched last is what they are looking at.
+        anchor = req.anchor if req.anchor is not None else (req.history_items[-1] if req.history_items else None)
+        return Context(
+            placement=req.placement,
+            anchor_id=anchor,
+            anchors=self.policy.source.anchors(anchor, req.cart),
+            cart_rows=self._known_rows(req.cart),
+            declined_rows=self._known_rows(req.declined),
+            last_bought=last_bought,
+            cart_value=req.cart_value if req.cart_value is not None else self._cart_value(req.cart),
+            now=now,
+        )
 
-    def _prefilter(self, rows: np.ndarray, cart: list[str]) -> np.ndarray:
-        """Reason codes from the rules that need no model call, so dropped candidates are never scored."""
-        codes = np.zeros(rows.shape, dtype=np.int8)
-        known = (rows >= 0) & rules.drop_unknown(self._model_idx[rows])  # row -1 reads a real row; masked here
-        codes = rules.record_drops(codes, known, rules.UNKNOWN_ITEM)
-        codes = rules.record_drops(codes, self._in_stock[rows], rules.OUT_OF_STOCK)
-        if self.rules.drop_in_cart and cart:
-            cart_rows = np.array([self._row_of[c] for c in cart if c in self._row_of], dtype=np.int64)
-            codes = rules.record_drops(codes, rules.drop_in_cart(rows, cart_rows), rules.IN_CART)
-        return codes
+    def _known_rows(self, ids: list[str]) -> np.ndarray:
+        rows = self.catalog.rows(ids)
+        return rows[rows >= 0]
+
+    def _cart_value(self, cart: list[str]) -> float | None:
+        """Sum of the cart's prices, or None when one of them is unknown: a partial sum would overstate the gap."""
+        rows = self.catalog.rows(cart)
+        if (rows < 0).any():
+            return None
+        prices = self.catalog.price[rows]
+        return float(prices.sum()) if np.isfinite(prices).all() else None
 
     def score_batch(self, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
         """One model call for all requests: histories left-padded to the longest, candidates padded and masked."""
@@ -126,7 +158,7 @@ class Scorer:
         width = max(alive[i].size for i in batch)
         cands = np.full((len(batch), width), PAD_ID, dtype=np.int64)
         for row, i in enumerate(batch):
-            cands[row, : alive[i].size] = self._model_idx[prepared[i].rows[alive[i]]]
+            cands[row, : alive[i].size] = self.catalog.model_idx[prepared[i].rows[alive[i]]]
         logits = self._run(hist_items, hist_types, hist_gaps, cands)
         for row, i in enumerate(batch):
             out[i] = self._calibrate(logits[row, : alive[i].size])
@@ -151,14 +183,18 @@ class Scorer:
         keep = rules.drop_below(prob, self.rules.min_probability)
         codes = p.codes.copy()
         codes[alive] = rules.record_drops(codes[alive], keep, rules.BELOW_THRESHOLD)
-        rows, kept = p.rows[alive][keep], prob[keep]
-        score = kept * self._factor[rows]
-        items = [
-            {"item_id": self._ids[rows[j]], "rank": rank, "probability": float(kept[j]), "score": float(score[j])}
-            for rank, j in enumerate(rules.top_k(score, p.k).tolist(), start=1)
-        ]
+        pos, kept = alive[keep], prob[keep]  # candidate positions still in the race, and their probabilities
+        score = kept * p.verdict.factor[pos]
+        category = self.catalog.category[np.where(p.rows[pos] >= 0, p.rows[pos], 0)]
+        chosen, capped = rb.top_k_capped(score, category, p.k, self.rules.max_per_category)
+        codes[pos[capped]] = rules.REASONS.index(rules.CATEGORY_CAP) + 1
+        items = [self._item(p, int(pos[j]), rank, float(kept[j]), float(score[j]))
+                 for rank, j in enumerate(chosen.tolist(), start=1)]
         response: dict[str, Any] = {
             "items": items,
+            "placement": p.placement,
+            "segment": p.segment,
+            "anchor": p.anchor,
             "model_version": self.bundle.model_version,
             "training_run_id": self.bundle.training_run_id,
             "unknown_history_items": p.unknown_history_items,
@@ -168,8 +204,15 @@ class Scorer:
         return response
 
     @staticmethod
+    def _item(p: Prepared, i: int, rank: int, probability: float, score: float) -> dict[str, Any]:
+        return {
+            "item_id": p.candidates[i], "rank": rank, "probability": probability, "score": score,
+            "kind": KINDS[p.verdict.kinds[i]], "reasons": rules.soft_reasons(int(p.verdict.bits[i])),
+        }
+
+    @staticmethod
     def _explain(p: Prepared, codes: np.ndarray, alive: np.ndarray, prob: np.ndarray) -> list[dict[str, Any]]:
-        # Threshold drops carry their probability, so a person can see how far below the bar they were.
+        # Drops after scoring carry their probability, so a person can see what the rule cost.
         prob_at = dict(zip(alive.tolist(), prob.tolist()))
         out = []
         for i in np.flatnonzero(codes != rules.KEPT).tolist():

@@ -1,0 +1,230 @@
+"""The HTTP service: a thin FastAPI layer over a Scorer that the caller has already loaded.
+
+The Scorer does pre-process → predict → post-process; this module only moves JSON in and out, maps errors to
+status codes and bounds what a client may send. Pydantic checks types and shapes for the OpenAPI spec and early
+422s, but the Scorer's own validation stays the source of truth: the models below are strict (they never coerce
+"3" into 3), so what passes them reaches the Scorer as sent, as the plain dict it takes, and its checks (ranges,
+timestamps, id forms) decide the rest; their RequestError becomes a 422 shaped like FastAPI's own.
+
+Concurrency: the scoring endpoints are `async def` and call the Scorer directly, so every scorer call runs on the
+event loop's one thread, one at a time. That is the "one process, one core" model: onnxruntime has one intra-op
+thread, and no two requests ever share the session or the Scorer at once, so neither has to be thread-safe
+(onnxruntime's `run` is, and the Scorer only reads after loading, but nothing here depends on it). The usual
+alternative, a plain `def` in the threadpool behind a lock, was slower in six interleaved runs on a busy 2-core
+machine (0.3-1.2 ms more at p50 for one request at a time, and a worse p99 under load): each request pays two
+thread hand-offs while the GIL serialises the Python parts anyway. The price is that the loop waits while a request is scored (about a millisecond; a full
+batch a few tens), so /healthz and new connections wait that long too. To use more cores, run more processes.
+"""
+
+import json
+import re
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurec import __version__
+from neurec.schema import EventType
+from neurec.serving.request import MAX_CANDIDATES, MAX_HISTORY_EVENTS, MAX_SEGMENT_CHARS, RequestError
+from neurec.serving.rules_config import PLACEMENTS
+from neurec.serving.scorer import Scorer
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a full 1,000-event history is about 80 KB, a 64-request batch ~300 KB
+DEFAULT_MAX_BATCH = 64
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+ItemId = Annotated[str | int | float, Field(description="item id; integers are accepted as shops often use them")]
+Timestamp = Annotated[str | int | float, Field(description="ISO-8601 (naive = UTC) or unix seconds")]
+EventName = Literal[tuple(EventType.names())]  # type: ignore[valid-type]  # view, add_to_cart, purchase
+Placement = Literal[PLACEMENTS]  # type: ignore[valid-type]
+_EXAMPLE = {
+    "history": [
+        {"item_id": "100083", "event_type": "add_to_cart", "timestamp": "2026-03-20T09:50:00Z"},
+        {"item_id": "100133", "event_type": "view", "timestamp": "2026-03-20T10:00:00Z"},
+    ],
+    "placement": "product_page",
+    "cart": ["100083"],
+    "segment": "returning",
+    "k": 4,
+}
+_RESPONSE_EXAMPLE = {
+    "items": [{"item_id": "100134", "rank": 1, "probability": 0.031, "score": 0.036, "kind": "upsell",
+               "reasons": ["placement_preference"]}],
+    "placement": "product_page", "segment": "returning", "anchor": "100133", "model_version": "885e72f076ac",
+    "training_run_id": None, "unknown_history_items": 0,
+}
+
+
+class Event(BaseModel):
+    model_config = _STRICT
+    item_id: ItemId
+    event_type: EventName
+    timestamp: Timestamp
+
+
+class RecommendRequest(BaseModel):
+    """Mirrors serving/request.py (see README "A request"); unknown fields are refused there too."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [_EXAMPLE]})
+    history: list[Event] = Field(max_length=MAX_HISTORY_EVENTS, description="events in any order; [] if none")
+    placement: Placement | None = Field(None, description="default product_page")
+    anchor: ItemId | None = Field(None, description="the item on the page; default the newest history item")
+    cart: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES)
+    cart_value: float | None = Field(None, ge=0, description="default: the sum of the cart's known prices")
+    declined: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES, description="ids declined before")
+    segment: str | None = Field(None, max_length=MAX_SEGMENT_CHARS, description="echoed back, never interpreted")
+    candidates: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES, description="default: generated")
+    k: int | None = Field(None, ge=1, description="at most this many items; default the bundle's top_k")
+    explain: bool = Field(False, description="also list dropped candidates with their reasons")
+    now: Timestamp | None = Field(None, description="the clock for replenishment; default the newest event")
+
+
+def _batch_model(max_batch: int) -> type[BaseModel]:
+    """The batch body, built per app because its size limit is a deployment setting shown in the spec."""
+
+    class BatchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True,
+                                  json_schema_extra={"examples": [{"requests": [_EXAMPLE]}]})
+        requests: list[RecommendRequest] = Field(max_length=max_batch, description=f"at most {max_batch} requests")
+
+    return BatchRequest
+
+
+# "history[0].event_type" → ["history", 0, "event_type"]; the Scorer's messages start with such a path.
+_PATH_PART = re.compile(r"\[(\d+)\]|\.?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def error_location(message: str) -> list[str | int]:
+    """FastAPI-style `loc` for a RequestError message; ["body"] when it does not start with a field path."""
+    path, sep, _ = message.partition(": ")
+    loc: list[str | int] = ["body"]
+    if not sep or path == "request":
+        return loc
+    pos = 0
+    while pos < len(path):
+        match = _PATH_PART.match(path, pos)
+        if not match or match.end() == pos:
+            return ["body"]  # not a path after all: name no field rather than a wrong one
+        loc.append(int(match.group(1)) if match.group(1) is not None else match.group(2))
+        pos = match.end()
+    return loc
+
+
+async def _request_error(_: Request, exc: Exception) -> JSONResponse:
+    # Shaped like FastAPI's own 422s, so a client parses one error format; msg keeps the field path for people.
+    detail = [{"type": "request_error", "loc": error_location(str(exc)), "msg": str(exc)}]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413, by the declared Content-Length and by the bytes received.
+
+    Counting what arrives matters: a chunked body has no Content-Length and a client may lie in it. The body is
+    buffered (at most max_bytes) and replayed to the app, which would read it whole anyway.
+    """
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return await _send_error(scope, receive, send, 400, "invalid Content-Length header")
+            if int(declared) > self.max_bytes:
+                return await _send_error(scope, receive, send, 413, self._too_large(f"{int(declared)} bytes"))
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                too_large = self._too_large(f"more than {self.max_bytes} bytes")
+                return await _send_error(scope, receive, send, 413, too_large)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    def _too_large(self, size: str) -> str:
+        return f"request body is {size}; at most {self.max_bytes} bytes are accepted (neurec-serve --max-body-bytes)"
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # later calls wait for the disconnect, as the app expects
+
+    return replay
+
+
+async def _send_error(scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
+    # Connection: close, because the unread rest of the body would otherwise be parsed as the next request.
+    await JSONResponse({"detail": message}, status_code=status, headers={"connection": "close"})(scope, receive, send)
+
+
+def metadata(scorer: Scorer) -> dict[str, Any]:
+    bundle, cal = scorer.bundle, scorer.bundle.manifest["calibration"]
+    knots = len(cal.get("knots_logit", []))
+    return {
+        "model_version": bundle.model_version,
+        "training_run_id": bundle.training_run_id,
+        "schema_version": bundle.manifest["schema_version"],
+        "bundle_neurec_version": bundle.manifest.get("neurec_version"),
+        "created_at": bundle.manifest.get("created_at"),
+        "n_items": int(bundle.manifest["n_items"]),
+        "catalog_items": len(scorer.catalog),
+        "max_history": bundle.max_history,
+        # The identity map (temperature 1, bias 0, no knots) means the bundle was exported without calibrating.
+        "calibration_present": bool(knots or bundle.temperature != 1.0 or bundle.bias != 0.0),
+        "calibration": {"temperature": bundle.temperature, "bias": bundle.bias, "knots": knots},
+        "copurchase_present": bundle.copurchase is not None,
+        "rules": json.loads(json.dumps(asdict(scorer.rules))),  # the rules in force after the catalogue check
+    }
+
+
+def create_app(scorer: Scorer, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_batch: int = DEFAULT_MAX_BATCH) -> FastAPI:
+    """The app over a loaded Scorer (loaded once, before serving starts; never per request)."""
+    if max_body_bytes < 1 or max_batch < 1:
+        raise ValueError("max_body_bytes and max_batch must be >= 1")
+    app = FastAPI(title="neurec", version=__version__,
+                  description="Upsell and cross-sell recommendations from a neurec bundle. Errors name the field.")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestError, _request_error)
+    info = {**metadata(scorer), "max_body_bytes": max_body_bytes, "max_batch": max_batch}
+    BatchRequest = _batch_model(max_batch)
+    errors = {413: {"description": "body larger than max_body_bytes"},
+              422: {"description": "invalid request; `detail[].loc` names the field"}}
+
+    example = {200: {"content": {"application/json": {"example": _RESPONSE_EXAMPLE}}}}
+
+    @app.post("/recommend", responses={**example, **errors})
+    async def recommend(body: RecommendRequest) -> dict[str, Any]:
+        # Absent stays absent: the Scorer applies its own defaults. No await below: scoring holds the loop (see top).
+        return scorer.recommend(body.model_dump(exclude_unset=True))
+
+    @app.post("/recommend/batch", responses=errors)
+    async def recommend_batch(body: BatchRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        requests = [r.model_dump(exclude_unset=True) for r in body.requests]  # type: ignore[attr-defined]
+        return {"responses": scorer.recommend_batch(requests)}  # prepare each, then one onnxruntime call
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}  # the Scorer ran a test inference at load, so being up means able to score
+
+    @app.get("/metadata")
+    async def get_metadata() -> dict[str, Any]:
+        return info
+
+    return app

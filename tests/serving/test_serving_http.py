@@ -1,0 +1,224 @@
+"""The HTTP service over the fixture shop bundle: in-process with TestClient, then once as a real neurec-serve process.
+
+The service adds no business logic, so each scoring answer is compared with the Scorer's own answer to the same
+request; what is tested here is the HTTP contract: status codes, error locations, limits, start and stop.
+"""
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+try:
+    from fastapi.testclient import TestClient
+except RuntimeError as e:  # Starlette raises this when neither httpx2 nor httpx is installed
+    pytest.skip(f"TestClient unavailable: {e}", allow_module_level=True)
+
+from neurec.schema import BUNDLE_MANIFEST, SCHEMA_VERSION
+from neurec.serving.service import create_app
+
+T0 = 1_772_359_200  # 2026-03-01T10:00:00Z
+MAX_BODY = 4096
+MAX_BATCH = 3
+
+
+def event(item, kind="view", ts=T0):
+    return {"item_id": item, "event_type": kind, "timestamp": ts}
+
+
+REQUEST = {"history": [event("100001", "view", T0), event("100004", "add_to_cart", T0 + 60)], "anchor": "100001",
+           "cart": ["100004"], "placement": "cart", "segment": "returning", "k": 3, "explain": True}
+
+
+@pytest.fixture(scope="module")
+def client(shop):
+    with TestClient(create_app(shop, max_body_bytes=MAX_BODY, max_batch=MAX_BATCH)) as c:
+        yield c
+
+
+def test_recommend_is_the_scorers_answer(client, shop):
+    r = client.post("/recommend", json=REQUEST)
+    assert r.status_code == 200, r.text
+    assert r.json() == shop.recommend(REQUEST)  # JSON floats round-trip exactly
+    assert r.json()["items"] and r.json()["segment"] == "returning"
+
+
+def test_defaults_left_to_the_scorer(client, shop):
+    request = {"history": [], "anchor": "100001"}  # no k, placement or explain: the Scorer's defaults apply
+    r = client.post("/recommend", json=request)
+    assert r.status_code == 200 and r.json() == shop.recommend(request)
+    assert r.json()["placement"] == "product_page" and "dropped" not in r.json()
+
+
+def test_healthz_and_metadata(client, shop):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    meta = client.get("/metadata").json()
+    assert meta["model_version"] == "fixture-1" and meta["training_run_id"] == "run-123"
+    assert meta["schema_version"] == SCHEMA_VERSION and meta["max_history"] == 5
+    assert meta["n_items"] == shop.bundle.manifest["n_items"] and meta["catalog_items"] == len(shop.catalog)
+    assert meta["calibration_present"] is False and meta["calibration"] == {"temperature": 1.0, "bias": 0.0, "knots": 0}
+    assert meta["copurchase_present"] is True
+    assert meta["rules"]["top_k"] == shop.rules.top_k == 4 and meta["rules"]["upsell_band"] == [1.2, 1.4]
+    assert (meta["max_body_bytes"], meta["max_batch"]) == (MAX_BODY, MAX_BATCH)
+
+
+def test_openapi_has_the_endpoints_and_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/recommend", "/recommend/batch", "/healthz", "/metadata"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert schemas["RecommendRequest"]["examples"][0]["history"]
+    assert schemas["RecommendRequest"]["additionalProperties"] is False
+    assert schemas["Event"]["properties"]["event_type"]["enum"] == ["view", "add_to_cart", "purchase"]
+    assert schemas["BatchRequest"]["properties"]["requests"]["maxItems"] == MAX_BATCH
+
+
+@pytest.mark.parametrize(("body", "loc", "fragment"), [
+    ({"history": [], "k": "3"}, ["body", "k"], "valid integer"),  # strict: no coercion the Scorer would refuse
+    ({"k": 2}, ["body", "history"], "Field required"),
+    ({"history": [], "candidatez": ["100001"]}, ["body", "candidatez"], "Extra inputs"),
+    ({"history": [event("100001", "clik")]}, ["body", "history", 0, "event_type"], "'view'"),
+    ({"history": [{"item_id": "100001", "event_type": "view"}]}, ["body", "history", 0, "timestamp"], "required"),
+    # Past pydantic, the Scorer's own checks: its RequestError keeps the field path.
+    ({"history": [event("100001", ts=T0 * 1000)]}, ["body", "history", 0, "timestamp"], "milliseconds"),
+    ({"history": [], "cart": [1.5]}, ["body", "cart", 0], "cart[0]: expected an item id"),
+    (["not", "an", "object"], ["body"], "valid dictionary"),
+])
+def test_invalid_request_names_the_field(client, body, loc, fragment):
+    r = client.post("/recommend", json=body)
+    assert r.status_code == 422, r.text
+    errors = {tuple(d["loc"]): d["msg"] for d in r.json()["detail"]}
+    assert tuple(loc) in errors, errors
+    assert fragment in errors[tuple(loc)]
+
+
+def test_malformed_json(client):
+    r = client.post("/recommend", content=b'{"history": [,]}', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_body_limit(client):
+    big = {"history": [], "segment": "x" * MAX_BODY}
+    r = client.post("/recommend", json=big)
+    assert r.status_code == 413 and f"at most {MAX_BODY} bytes" in r.json()["detail"]
+    # No Content-Length (chunked) and a Content-Length that lies: the bytes received are counted too.
+    chunks = (b'{"history": [], "segment": "' + b"x" * 1000 + b'"' if i == 0 else b" " * 1000 for i in range(6))
+    r = client.post("/recommend", content=chunks, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    lying = {"content-length": "20", "content-type": "application/json"}
+    r = client.post("/recommend", content=json.dumps(big).encode(), headers=lying)
+    assert r.status_code == 413
+    assert client.post("/recommend", json={"history": []}).status_code == 200  # a small body still passes
+
+
+def test_batch_one_model_call(client, shop, monkeypatch):
+    calls = []
+    real_run = shop._run
+    monkeypatch.setattr(shop, "_run", lambda *arrays: calls.append(arrays[-1].shape) or real_run(*arrays))
+    second = {"history": [event("100006", "purchase")], "anchor": "100006", "placement": "post_purchase"}
+    r = client.post("/recommend/batch", json={"requests": [REQUEST, second]})
+    assert r.status_code == 200, r.text
+    assert len(calls) == 1 and calls[0][0] == 2  # both requests in one onnxruntime call
+    monkeypatch.undo()
+    assert r.json()["responses"] == [shop.recommend(REQUEST), shop.recommend(second)]
+    assert client.post("/recommend/batch", json={"requests": []}).json() == {"responses": []}
+
+
+@pytest.mark.parametrize(("requests", "loc"), [
+    ([REQUEST, {"history": [event("100001", "clik")]}], ["body", "requests", 1, "history", 0, "event_type"]),
+    ([REQUEST, {"history": [], "k": 0}], ["body", "requests", 1, "k"]),  # the Scorer's range check
+    ([REQUEST, {"history": [], "segment": "x", "now": "yesterday"}], ["body", "requests", 1, "now"]),
+    ([REQUEST] * (MAX_BATCH + 1), ["body", "requests"]),
+])
+def test_batch_bad_item_names_its_position(client, requests, loc):
+    r = client.post("/recommend/batch", json={"requests": requests})
+    assert r.status_code == 422, r.text
+    assert loc in [d["loc"] for d in r.json()["detail"]], r.text
+
+
+def test_service_stays_off_the_training_stack():
+    code = ("import sys, neurec.serving.service, neurec.cli.serve\n"
+            "print(','.join(m for m in ('torch', 'hydra', 'omegaconf', 'mlflow', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == ""
+
+
+# --- a real neurec-serve process -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(port, method, path, body=None, raw=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        conn.request(method, path, body=data, headers={"content-type": "application/json"} if data else {})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
+
+
+def wait_healthy(proc, port, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"neurec-serve exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if call(port, "GET", "/healthz") == (200, {"status": "ok"}):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"neurec-serve did not answer /healthz within {seconds:.0f} s")
+
+
+def serve_cmd(bundle, port):
+    return [sys.executable, "-m", "neurec.cli.serve", "--bundle", str(bundle), "--host", "127.0.0.1",
+            "--port", str(port), "--max-body-bytes", str(MAX_BODY), "--no-access-log"]
+
+
+def test_real_process_serves_and_stops_on_sigterm(shop_bundle, shop):
+    port = free_port()
+    proc = subprocess.Popen(serve_cmd(shop_bundle, port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(proc, port)
+        assert call(port, "GET", "/metadata")[1]["model_version"] == "fixture-1"
+        assert "/recommend" in call(port, "GET", "/openapi.json")[1]["paths"]
+        assert call(port, "POST", "/recommend", REQUEST) == (200, shop.recommend(REQUEST))
+        status, body = call(port, "POST", "/recommend/batch", {"requests": [REQUEST]})
+        assert status == 200 and body["responses"] == [shop.recommend(REQUEST)]
+        status, body = call(port, "POST", "/recommend", {"history": [event("100001", "clik")]})
+        assert status == 422 and body["detail"][0]["loc"] == ["body", "history", 0, "event_type"]
+        oversize = b'{"history": [], "segment": "' + b"x" * 2 * MAX_BODY + b'"}'
+        status, body = call(port, "POST", "/recommend", raw=oversize)
+        assert status == 413 and "at most 4096 bytes" in body["detail"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("neurec-serve did not stop within 15 s of SIGTERM")
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    assert "stopped (SIGTERM)" in stderr and "Traceback" not in stderr
+
+
+def test_bad_bundle_exits_2_with_one_line(shop_copy):
+    (shop_copy / BUNDLE_MANIFEST).unlink()
+    out = subprocess.run(serve_cmd(shop_copy, free_port()), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurec-serve: error: ") and "manifest.json is missing" in lines[0]

@@ -1,0 +1,186 @@
+"""End to end on the shop bundle: placements, upsell / cross-sell, replenishment, free shipping, checkout, caps.
+
+With an empty history every logit is the fixture's bias, so each expected ranking can be followed by hand:
+p = sigmoid(bias), score = p x (0.5 + 0.5 x margin / margin_ref) x the boosts named in `reasons`.
+"""
+
+import logging
+
+import numpy as np
+import pytest
+
+from neurec.serving import Scorer
+
+T0 = 1_772_359_200  # 2026-03-01T10:00:00Z
+DAY = 86_400
+BOOST = {"placement_preference": 1.3, "strategic": 1.2, "low_stock": 0.8, "closes_free_shipping_gap": 1.2}
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def expected_score(kit, item_id, reasons, margin_ref):
+    i = kit.SHOP_ITEMS["item_id"].index(item_id)
+    p = sigmoid(kit.BIAS[kit.SHOP_ITEMS["index"][i]])
+    factor = 0.5 + 0.5 * kit.SHOP_ITEMS["margin"][i] / margin_ref
+    for reason in reasons:
+        factor *= BOOST.get(reason, 1.0)
+    return p * factor
+
+
+def summary(response):
+    return [(it["item_id"], it["kind"], it["reasons"]) for it in response["items"]]
+
+
+def dropped(response):
+    return {d["item_id"]: d["reason"] for d in response["dropped"]}
+
+
+def test_product_page_upsell_and_cross_sells(shop, kit):
+    got = shop.recommend({"history": [], "anchor": "100001", "segment": "new", "explain": True})
+    assert shop.margin_ref == pytest.approx(177 / 9)  # every item but the machine out of stock
+    assert summary(got) == [
+        ("100005", "cross_sell", ["strategic"]),  # the charger: catalogue complement, strategic
+        ("100002", "upsell", ["placement_preference"]),  # tier 2 at 1.3 x, preferred on a product page
+        ("300001", "cross_sell", []),  # catalogue-only id: scored by the model like any other
+        ("100007", "cross_sell", []),  # coffee pods: only the co-purchase statistics link them to the phone
+    ]
+    for it in got["items"]:
+        assert it["score"] == pytest.approx(expected_score(kit, it["item_id"], it["reasons"], shop.margin_ref))
+        assert it["probability"] == pytest.approx(sigmoid(kit.BIAS[kit.SHOP_ITEMS["index"][
+            kit.SHOP_ITEMS["item_id"].index(it["item_id"])]]), rel=1e-6)
+    # The anchor is listed so that explain accounts for it; the case is unlikely; 200001 has no model id.
+    assert dropped(got) == {"100001": "is_anchor", "100004": "below_threshold"}
+    assert got["placement"] == "product_page" and got["segment"] == "new" and got["anchor"] == "100001"
+    assert got["unknown_history_items"] == 0 and got["model_version"] == "fixture-1"
+
+
+def test_anchor_defaults_to_newest_history_item(shop):
+    history = [{"item_id": "100006", "event_type": "view", "timestamp": T0},
+               {"item_id": "100001", "event_type": "view", "timestamp": T0 + 60}]
+    got = shop.recommend({"history": history})
+    assert got["anchor"] == "100001" and [it["item_id"] for it in got["items"]][:2] == ["100005", "100002"]
+
+
+def test_cart_prefers_cross_sell_and_closes_free_shipping_gap(shop, kit):
+    request = {"history": [], "placement": "cart", "cart": ["100001"], "cart_value": 30, "explain": True}
+    got = shop.recommend(request)
+    assert dropped(got) == {"100001": "in_cart", "100004": "below_threshold"}
+    assert summary(got) == [
+        ("100005", "cross_sell", ["placement_preference", "strategic", "closes_free_shipping_gap"]),
+        ("300001", "cross_sell", ["placement_preference"]),
+        ("100007", "cross_sell", ["placement_preference"]),
+        ("100002", "upsell", ["closes_free_shipping_gap"]),  # 130 closes a gap of 20, but cart prefers cross-sell
+    ]
+    for it in got["items"]:
+        assert it["score"] == pytest.approx(expected_score(kit, it["item_id"], it["reasons"], shop.margin_ref))
+    assert got["anchor"] is None  # no page item, no history: the cart is the anchor
+    # Without cart_value the cart's prices are summed: 100 is over the threshold of 50, so no gap to close.
+    default = shop.recommend({**request, "cart_value": None})
+    assert not any("closes_free_shipping_gap" in it["reasons"] for it in default["items"])
+
+
+def test_free_shipping_only_on_the_cart_placement(shop):
+    got = shop.recommend({"history": [], "placement": "post_purchase", "anchor": "100001", "cart_value": 30})
+    assert not any("closes_free_shipping_gap" in it["reasons"] for it in got["items"])
+
+
+def test_checkout_keeps_low_commitment_items(shop):
+    got = shop.recommend({"history": [], "placement": "checkout", "cart": ["100001"], "explain": True})
+    assert [it["item_id"] for it in got["items"]] == ["300001", "100007"]
+    assert dropped(got) == {"100001": "in_cart", "100002": "over_price_cap", "100005": "over_price_cap",
+                            "100004": "below_threshold"}
+
+
+def test_post_purchase_prefers_cross_sell(shop):
+    history = [{"item_id": "100001", "event_type": "purchase", "timestamp": T0}]
+    got = shop.recommend({"history": history, "placement": "post_purchase"})
+    kinds = {it["item_id"]: (it["kind"], it["reasons"]) for it in got["items"]}
+    assert kinds["100002"] == ("upsell", []) and kinds["300001"] == ("cross_sell", ["placement_preference"])
+
+
+@pytest.mark.parametrize(
+    "days, outcome",
+    [(25, "replenishment"), (20, "replenishment"), (10, "already_bought")],  # the pods' median is 20 days
+)
+def test_replenishment_from_copurchase_stats(shop, days, outcome):
+    history = [{"item_id": "100007", "event_type": "purchase", "timestamp": T0}]
+    request = {"history": history, "anchor": "100006", "now": T0 + days * DAY, "explain": True}
+    got = shop.recommend(request)
+    if outcome == "replenishment":
+        assert summary(got) == [("100007", "cross_sell", ["replenishment"])]
+    else:
+        assert got["items"] == [] and dropped(got) == {"100006": "out_of_stock", "100007": "already_bought"}
+
+
+def test_replenishment_default_interval_and_default_now(tmp_path, kit):
+    scorer = Scorer.from_bundle(kit.write_shop_bundle(tmp_path / "b", copurchase=None))  # 30 days by config
+    history = [{"item_id": "100007", "event_type": "purchase", "timestamp": T0}]
+    ask = lambda **extra: scorer.recommend({"history": history, "anchor": "100006", **extra})  # noqa: E731
+    assert ask(now=T0 + 25 * DAY)["items"] == []
+    assert [it["item_id"] for it in ask(now=T0 + 31 * DAY)["items"]] == ["100007"]
+    assert ask()["items"] == []  # `now` defaults to the newest history event: bought just now
+
+
+def test_declined_in_cart_and_main_items_bought_are_dropped(shop):
+    history = [{"item_id": "100002", "event_type": "purchase", "timestamp": T0}]
+    request = {"history": history, "anchor": "100001", "declined": ["100005"], "cart": ["300001"],
+               "candidates": ["100005", "300001", "100002", "100007"], "explain": True}
+    got = shop.recommend(request)
+    assert [it["item_id"] for it in got["items"]] == ["100007"]
+    assert dropped(got) == {"100005": "declined", "300001": "in_cart", "100002": "already_bought"}
+
+
+def test_explicit_candidates_unknown_and_neither_kind(shop):
+    request = {"history": [], "anchor": "100001", "explain": True,
+               "candidates": ["zzz", "200001", "300001", "100002", "100003", "100008", "100001"]}
+    got = shop.recommend(request)
+    assert [it["item_id"] for it in got["items"]] == ["100002", "300001"]
+    assert dropped(got) == {
+        "zzz": "unknown_item", "200001": "unknown_item", "100001": "is_anchor",
+        "100003": "not_upsell_or_cross_sell", "100008": "not_upsell_or_cross_sell",  # two tiers up; another line
+    }
+
+
+def test_allow_other_lets_neither_kind_through(tmp_path, kit):
+    scorer = Scorer.from_bundle(kit.write_shop_bundle(tmp_path / "b", rules={**kit.SHOP_RULES, "allow_other": True}))
+    got = scorer.recommend({"history": [], "anchor": "100001", "k": 10})
+    kinds = {it["item_id"]: it["kind"] for it in got["items"]}
+    assert kinds["100003"] == "other"  # same category, now generated and allowed
+
+
+def test_category_cap(tmp_path, kit):
+    scorer = Scorer.from_bundle(kit.write_shop_bundle(tmp_path / "b", rules={**kit.SHOP_RULES, "max_per_category": 1}))
+    got = scorer.recommend({"history": [], "anchor": "100001", "explain": True})
+    assert [it["item_id"] for it in got["items"]] == ["100005", "100002", "100007"]  # fewer than k pass
+    assert dropped(got) == {"100001": "is_anchor", "100004": "below_threshold", "300001": "category_cap"}
+    capped = next(d for d in got["dropped"] if d["reason"] == "category_cap")
+    assert capped["probability"] == pytest.approx(sigmoid(0.3), rel=1e-6)
+
+
+def test_no_anchor_no_suggestions_when_only_upsell_and_cross_sell_count(shop):
+    got = shop.recommend({"history": [], "explain": True})
+    assert got["items"] == [] and set(dropped(got).values()) == {"not_upsell_or_cross_sell", "out_of_stock"}
+
+
+def test_bundle_without_copurchase_still_recommends(tmp_path, kit, caplog):
+    root = kit.write_shop_bundle(tmp_path / "b", copurchase=None)
+    with caplog.at_level(logging.INFO, logger="neurec.serving"):
+        scorer = Scorer.from_bundle(root)
+    assert any("no copurchase.json" in r.message for r in caplog.records)
+    got = scorer.recommend({"history": [], "anchor": "100001"})
+    assert [it["item_id"] for it in got["items"]] == ["100005", "100002", "300001"]  # the pods had only co-purchase
+
+
+def test_batch_matches_single_requests(shop):
+    requests = [
+        {"history": [], "anchor": "100001"},
+        {"history": [], "placement": "cart", "cart": ["100001"], "cart_value": 30, "explain": True},
+        {"history": [], "placement": "checkout", "cart": ["100001"]},
+        {"history": [], "explain": True},  # nothing to score
+    ]
+    for b, s in zip(shop.recommend_batch(requests), [shop.recommend(r) for r in requests]):
+        assert summary(b) == summary(s) and ("dropped" in b) == ("dropped" in s)
+        assert dropped(b) == dropped(s) if "dropped" in b else True
+        assert [it["score"] for it in b["items"]] == pytest.approx([it["score"] for it in s["items"]], rel=1e-6)
