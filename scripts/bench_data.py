@@ -61,8 +61,6 @@ def make_files(n_events: int, folder: Path) -> dict[str, Path]:
 
 def run_stages(path: str, work: str) -> list[dict]:
     """In this process: every data stage on one file, timed, with its peak RSS."""
-    import numpy as np
-
     from neurec.data.config import DataConfig
     from neurec.data.examples import write_examples
     from neurec.data.formats import read_events
