@@ -11,7 +11,7 @@ from neurec.data.config import DataConfig
 from neurec.data.prepare import prepare
 from neurec.errors import ConfigError
 from neurec.models.purchase import PurchaseModel
-from neurec.pipeline import _log_test_metrics, baselines_by_name
+from neurec.pipeline import log_test_metrics, baselines_by_name
 from neurec.train import plots
 from neurec.train.calibration import Calibration
 from neurec.train.compare import compare_on_test
@@ -43,7 +43,7 @@ def evaluate_checkpoint(
     try:
         tracker.log_params({**resolved, "checkpoint": str(path)})
         report = compare_on_test(model, data, cal, baselines_by_name(baselines), device)
-        _log_test_metrics(tracker, report)
+        log_test_metrics(tracker, report)
         log_figure(tracker, plots.reliability_diagram(report.reliability, report.metrics["model"]["ece"]), "plots/reliability.png")
     except BaseException:
         tracker.end("FAILED")

@@ -140,7 +140,7 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
                      result, cal, seconds, model, data, baseline_runs)
 
 
-def _log_test_metrics(tracker, report: TestReport) -> None:
+def log_test_metrics(tracker, report: TestReport) -> None:
     """The model run holds its own test metrics and, under test_<method>_*, every baseline's for one-page reading."""
     for method, values in report.metrics.items():
         prefix = "test_" if method == "model" else f"test_{method}_"
@@ -148,7 +148,7 @@ def _log_test_metrics(tracker, report: TestReport) -> None:
 
 
 def _log_test(tracker, report: TestReport, result: FitResult, cal: Calibration, cfg: RunConfig) -> None:
-    _log_test_metrics(tracker, report)
+    log_test_metrics(tracker, report)
     tracker.log_metrics({"best_epoch": result.best_epoch, f"best_valid_{cfg.trainer.monitor}": result.best_metric,
                          "calibration_temperature": cal.temperature, "calibration_bias": cal.bias,
                          "calibration_knots": len(cal.knots_logit)})
