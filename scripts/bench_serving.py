@@ -127,6 +127,44 @@ def model_inputs(scorer, request: dict) -> tuple[np.ndarray, ...] | None:
     return captured[0] if captured else None
 
 
+def stage_shares(scorer, request: dict, reps: int, warmup: int) -> dict[str, float]:
+    """Share of Scorer.recommend's total time spent in the rules, in the onnxruntime call, and elsewhere.
+
+    The rules are Policy.judge (hard drops, kinds, soft factors, before the model) and Scorer._respond (threshold,
+    category cap, top-K and the response items, after it); "elsewhere" is parsing, history encoding, candidate
+    lookup and calibration. Measured by wrapping those calls with timers in the real path, summed over `reps`.
+    """
+    spent = {"rules": 0, "model": 0}
+
+    def timer(obj, name: str, stage: str) -> None:
+        real = getattr(obj, name)
+
+        def wrapped(*a, **kw):
+            t = time.perf_counter_ns()
+            try:
+                return real(*a, **kw)
+            finally:
+                spent[stage] += time.perf_counter_ns() - t
+        setattr(obj, name, wrapped)
+
+    timer(scorer.policy, "judge", "rules")
+    timer(scorer, "_respond", "rules")
+    timer(scorer, "_run", "model")
+    try:
+        for _ in range(warmup):
+            scorer.recommend(request)
+        spent.update(rules=0, model=0)
+        t = time.perf_counter_ns()
+        for _ in range(reps):
+            scorer.recommend(request)
+        total = time.perf_counter_ns() - t
+    finally:
+        for obj, name in ((scorer.policy, "judge"), (scorer, "_respond"), (scorer, "_run")):
+            delattr(obj, name)  # the class's methods again
+    return {"rules": spent["rules"] / total, "model": spent["model"] / total,
+            "other": 1.0 - (spent["rules"] + spent["model"]) / total}
+
+
 def bench_scorer(bundle: Path, requests: dict[int, dict], reps: int, warmup: int) -> tuple[dict, dict, dict]:
     """Full Scorer.recommend and the onnxruntime call alone, per candidate count; also the model inputs and logits."""
     from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT
@@ -143,7 +181,8 @@ def bench_scorer(bundle: Path, requests: dict[int, dict], reps: int, warmup: int
             named = dict(zip(MODEL_INPUTS, arrays))
             rows[("onnxruntime", n)] = p50_p99(timed(lambda: session.run([MODEL_OUTPUT], named), reps, warmup))
             logits[n] = session.run([MODEL_OUTPUT], named)[0]
-    return rows, feeds, logits
+    shares = stage_shares(scorer, requests[100], reps, warmup)
+    return rows, feeds, logits, shares
 
 
 def bench_torch(checkpoint: Path, feeds: dict, reps: int, warmup: int) -> tuple[dict, dict]:
@@ -273,14 +312,16 @@ def bench_http(bundle: Path, request: dict, args: argparse.Namespace) -> dict:
         stop_server(proc)
 
 
-def report(info: dict, rows: dict, scored: dict, http: dict, args: argparse.Namespace) -> dict:
+def report(info: dict, rows: dict, shares: dict, scored: dict, http: dict, args: argparse.Namespace) -> dict:
     # 100 candidates is the headline; 500 shows how cost grows with the candidate count.
     figures = {
         "p50_ms": rows[("recommend", 100)][0],
         "p99_ms": rows[("recommend", 100)][1],
         "p99_ms_500": rows[("recommend", 500)][1],
         "ort_speedup_vs_torch": ratio(rows.get(("torch", 100)), rows.get(("onnxruntime", 100))),
-        "rules_share": 1.0 - ratio(rows.get(("onnxruntime", 100)), rows[("recommend", 100)]),
+        "rules_share": shares["rules"],
+        "model_share": shares["model"],
+        "other_share": shares["other"],
         "http_p50_ms": http["p50"], "http_p99_ms": http["p99"], "http_rps": http["rps"], "http_errors": http["errors"],
     }
     print(f"\nbundle {info['bundle']}: {info['n_items']:,} model items, dim {info['dim']}, {info['layers']} layers; "
@@ -299,8 +340,9 @@ def report(info: dict, rows: dict, scored: dict, http: dict, args: argparse.Name
           f"{http['errors']} errors; p99 start delay behind schedule {http['late_p99']:.1f} ms")
     print(f"onnxruntime vs torch eager (p50, 100 candidates): {fmt(figures['ort_speedup_vs_torch'], 'x')}; "
           f"max |logit diff| {fmt(info.get('max_diff'), '', '.1e')}")
-    share = fmt(figures["rules_share"] * 100, "%", ".0f")
-    print(f"share of Scorer.recommend outside the model call (p50, 100 candidates): {share}")
+    pct = {k: fmt(v * 100, "%", ".0f") for k, v in shares.items()}
+    print(f"Scorer.recommend time (100 candidates): rules {pct['rules']}, onnxruntime call {pct['model']}, "
+          f"parsing/encoding/candidates/calibration {pct['other']}")
     return figures
 
 
@@ -323,7 +365,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     probe = Scorer.from_bundle(bundle)  # for the catalogue the requests are drawn from
     requests = {n: make_request(probe, args.history, n, rng) for n in (100, 500)}
-    rows, feeds, ort_logits = bench_scorer(bundle, requests, args.reps, args.warmup)
+    rows, feeds, ort_logits, shares = bench_scorer(bundle, requests, args.reps, args.warmup)
     # (sent, scored): rules may drop candidates before the model, and a small catalogue may not have n of them.
     scored = {n: (len(requests[n]["candidates"]), 0 if a is None else a[-1].shape[1]) for n, a in feeds.items()}
     manifest = probe.bundle.manifest
@@ -340,7 +382,7 @@ def main() -> None:
     else:
         print(f"no checkpoint at {checkpoint}: torch comparison skipped (pass --checkpoint)", file=sys.stderr)
     http = bench_http(bundle, requests[100], args)
-    figures = report(info, rows, scored, http, args)
+    figures = report(info, rows, shares, scored, http, args)
     if args.json:  # NaN (a part that could not run) as null: JSON has no NaN
         clean = {k: (v if np.isfinite(v) else None) for k, v in figures.items()}
         args.json.write_text(json.dumps(clean, indent=2) + "\n")

@@ -155,3 +155,13 @@ def test_top_k_matches_full_stable_sort():
         scores = rng.integers(0, 5, size=rng.integers(0, 30)) / 4  # many ties
         k = int(rng.integers(0, 35))
         assert rules.top_k(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
+
+
+@pytest.mark.parametrize("pool_size", [0, 1, 5, 32, 33, 200])
+def test_member_matches_numpy_isin_for_small_and_large_pools(pool_size):
+    rng = np.random.default_rng(pool_size)
+    values = rng.integers(-1, 60, size=(3, 40))
+    pool = rng.integers(0, 60, size=pool_size)
+    got = rules.member(values, pool)
+    assert got.shape == values.shape and got.dtype == bool
+    np.testing.assert_array_equal(got, np.isin(values, pool))

@@ -89,7 +89,7 @@ class Policy:
         due = np.zeros(rows.shape, dtype=bool)
         if cfg.drop_already_bought and ctx.last_bought:
             last = np.full(rows.shape, np.nan)
-            hit = np.flatnonzero(np.isin(rows, list(ctx.last_bought)))  # vectorised first: candidates may be many
+            hit = np.flatnonzero(rules.member(rows, np.fromiter(ctx.last_bought, np.int64)))  # vectorised first: candidates may be many
             last[hit] = [ctx.last_bought[r] for r in rows[hit].tolist()]
             keep, due = rb.drop_already_bought(last, self._consumable[safe], self._interval[safe], ctx.now)
             codes = rules.record_drops(codes, keep, rules.ALREADY_BOUGHT)

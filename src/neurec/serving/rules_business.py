@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurec.serving.rules import top_k
+from neurec.serving.rules import member, top_k
 from neurec.serving.rules_config import CROSS_SELL, KINDS, OTHER, UPSELL
 
 KIND_OTHER, KIND_UPSELL, KIND_CROSS_SELL = (KINDS.index(k) for k in (OTHER, UPSELL, CROSS_SELL))
@@ -42,8 +42,8 @@ def cross_sell_mask(
     """What completes the anchor or the cart: the catalogue says it complements one of their product lines, or
     the co-purchase statistics list it as a partner of one of them."""
     lines = np.asarray(anchor_lines)
-    by_catalog = np.isin(complement_of, lines[lines >= 0])
-    return by_catalog | np.isin(rows, partner_rows)
+    by_catalog = member(complement_of, lines[lines >= 0])
+    return by_catalog | member(rows, partner_rows)
 
 
 def kind_codes(upsell: np.ndarray, cross_sell: np.ndarray) -> np.ndarray:
