@@ -16,6 +16,14 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """Registered bundles fetched by tests land here, never in the home folder's cache."""
+    path = tmp_path_factory.mktemp("neurec-cache")
+    os.environ["NEUREC_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("mlflow")
@@ -46,3 +54,36 @@ def _compose_train(overrides: list[str], tmp_path: Path):
         )
     GlobalHydra.instance().clear()
     return cfg
+
+
+class LocalServer:
+    """Helpers for tests that start a real server process on 127.0.0.1."""
+
+    @staticmethod
+    def free_port() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    @staticmethod
+    def wait_until_up(url: str, proc, timeout: float, what: str) -> None:
+        """Poll `url` until it answers, failing early if the process exits."""
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                assert proc.poll() is None, f"{what} exited"
+                assert time.monotonic() < deadline, f"{what} did not answer within {timeout:.0f} s"
+                time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def local_server() -> type[LocalServer]:
+    return LocalServer

@@ -5,6 +5,7 @@ The Hydra entry points build these configs and call `run`; nothing here sees a D
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ from neurec.train import plots
 from neurec.train.calibration import Calibration
 from neurec.train.compare import TestReport, compare_on_test
 from neurec.train.evaluate import fit_calibration
+from neurec.provenance import provenance, provenance_tags
 from neurec.train.loop import FitResult, TrainerConfig, fit, save_atomic
-from neurec.train.tracking import TrackingConfig, log_figure, make_tracker
+from neurec.train.optim import OptimConfig
+from neurec.train.tracking import TrackingConfig, check_reachable, log_figure, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class ExportConfig:
     enabled: bool = True
     parity_tol: float = 1e-4
     bundle_dir: str | None = None  # default: <run output folder>/bundle
+    registered_model_name: str | None = "neurec"  # register the bundle as a model version; None: don't
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,13 @@ class RunConfig:
     seed: int = 42
     run_name: str | None = None
     baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "als")
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    resume: bool = False  # continue the run in out_dir from its last.pt, in the same MLflow run
+    parent_run_id: str | None = None  # a sweep's parent MLflow run
+    project_root: Path | None = None  # where the git commit is read; None: this package's checkout
+
+
+RUN_STATE = "run.json"  # in the run folder: the MLflow run a resumed run continues
 
 
 @dataclass
@@ -66,6 +77,7 @@ class RunResult:
     model: PurchaseModel | None = None
     data: PreparedData | None = None
     baseline_runs: dict[str, str] = field(default_factory=dict)  # method -> MLflow run id
+    registered_version: str | None = None  # NAME/VERSION in the model registry
 
 
 def build_model(model_cfg: dict, data: PreparedData) -> PurchaseModel:
@@ -95,21 +107,33 @@ def baselines_by_name(names: tuple[str, ...]):
 
 
 def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
+    check_reachable(cfg.tracking)  # a wrong server URI fails here, before any data is read
+    previous = _previous_run(cfg) if cfg.resume else None
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     data = prepare(cfg.data, cfg.out_dir / "data")
     seconds["data"] = time.perf_counter() - t0
+    info = provenance(cfg.project_root or Path(__file__).resolve().parents[2], cfg.data)
+    (cfg.out_dir / "provenance.json").write_text(json.dumps(info, indent=2) + "\n")
 
-    tracker = make_tracker(cfg.tracking, cfg.run_name, tags={"neurec.data": cfg.data.name, "neurec.method": "model"})
+    tags = {"neurec.data": cfg.data.name, "neurec.method": "model", **provenance_tags(info)}
+    tracker = make_tracker(cfg.tracking, cfg.run_name, tags=tags, run_id=previous, parent_run_id=cfg.parent_run_id)
+    (cfg.out_dir / RUN_STATE).write_text(json.dumps({"mlflow_run_id": tracker.run_id, "tracking_uri": tracker.uri}) + "\n")
     try:
-        tracker.log_params(resolved_config)
-        tracker.log_metrics({f"data_{k}": v for k, v in {**data.stats, **data.report.metrics()}.items()})
+        if previous:
+            tracker.set_tags({"neurec.resumed": "true"})
+        else:  # a resumed run already holds these; MLflow refuses to log a param twice with another value
+            tracker.log_params({k: v for k, v in resolved_config.items() if k != "resume"})
+            tracker.log_metrics({f"data_{k}": v for k, v in {**data.stats, **data.report.metrics()}.items()})
         model = build_model(cfg.model, data)
         result = fit(model, data.train, data.valid, cfg.trainer, cfg.out_dir / "checkpoints",
-                     on_epoch=lambda e, m: tracker.log_metrics(m, step=e), negatives_end=data.vocab.trained_end)
+                     on_epoch=lambda e, m, h: _on_epoch(tracker, e, m, h), negatives_end=data.vocab.trained_end,
+                     optim=cfg.optim, resume=cfg.resume, checkpoint_extra={"training_run_id": tracker.run_id})
         seconds["train"] = result.seconds
+        if result.resumed_from:
+            tracker.log_metrics({"resumed_from_epoch": result.resumed_from})
 
         t0 = time.perf_counter()
         cal = fit_calibration(model, data.valid, cfg.trainer.device)
@@ -122,22 +146,52 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
         _log_test(tracker, report, result, cal, cfg)
         baseline_runs = _log_baseline_runs(report, cfg, tracker.run_id)
 
-        bundle_dir = None
+        bundle_dir, version = None, None
         if cfg.export.enabled:
             t0 = time.perf_counter()
             bundle_dir = export_bundle(model, data, cfg, tracker.run_id, cal)
             tracker.log_artifact(bundle_dir, "bundle")
+            version = _register(cfg, tracker, bundle_dir, result.checkpoint)
             seconds["export"] = time.perf_counter() - t0
         tracker.log_artifact(result.checkpoint, "checkpoint")
-        if (cfg.out_dir / "config.yaml").exists():
-            tracker.log_artifact(cfg.out_dir / "config.yaml")
+        for name in ("config.yaml", "provenance.json"):
+            if (cfg.out_dir / name).exists():
+                tracker.log_artifact(cfg.out_dir / name)
         tracker.log_metrics({f"seconds_{k}": v for k, v in seconds.items()})
     except BaseException:
         tracker.end("FAILED")
         raise
     tracker.end()
     return RunResult(tracker.run_id, tracker.uri, cfg.out_dir, result.checkpoint, bundle_dir, report.metrics, data.stats,
-                     result, cal, seconds, model, data, baseline_runs)
+                     result, cal, seconds, model, data, baseline_runs, version)
+
+
+def _previous_run(cfg: RunConfig) -> str | None:
+    """The MLflow run a resumed run continues: recorded in the run folder when the run started."""
+    state = cfg.out_dir / RUN_STATE
+    if not (cfg.out_dir / "checkpoints" / "last.pt").is_file():
+        raise ConfigError(f"resume: {cfg.out_dir} has no checkpoints/last.pt; nothing to resume")
+    if not state.is_file():
+        return None
+    return json.loads(state.read_text()).get("mlflow_run_id")
+
+
+def _on_epoch(tracker, epoch: int, metrics: dict, history: list[dict]) -> None:
+    tracker.log_metrics(metrics, step=epoch)
+    # Redrawn every epoch, so a run still training already tells its story on its MLflow page.
+    log_figure(tracker, plots.learning_curves(history), "plots/learning_curves.png")
+
+
+def _register(cfg: RunConfig, tracker, bundle_dir: Path, checkpoint: Path) -> str | None:
+    name = cfg.export.registered_model_name
+    if not name or tracker.run_id is None:
+        return None
+    from neurec.train.registry import register_bundle
+
+    version = register_bundle(tracker.uri, tracker.run_id, bundle_dir, checkpoint, name,
+                              tags={"neurec.data": cfg.data.name})
+    tracker.set_tags({"neurec.registered_model": f"{name}/{version}"})
+    return f"{name}/{version}"
 
 
 def log_test_metrics(tracker, report: TestReport) -> None:
@@ -166,7 +220,9 @@ def _log_baseline_runs(report: TestReport, cfg: RunConfig, model_run: str | None
         if method == "model":
             continue
         name = f"{cfg.run_name or 'run'}-{method}"
-        child = make_tracker(cfg.tracking, name, tags={"neurec.data": cfg.data.name, "neurec.method": method, "neurec.model_run": str(model_run)})
+        # In a sweep each trial's baselines nest under the trial, so the sweep's compare view stays one row a trial.
+        child = make_tracker(cfg.tracking, name, tags={"neurec.data": cfg.data.name, "neurec.method": method, "neurec.model_run": str(model_run)},
+                             parent_run_id=model_run if cfg.parent_run_id else None)
         child.log_params({"method": method, "data.name": cfg.data.name, "seed": cfg.seed})
         child.log_metrics({f"test_{k}": v for k, v in values.items() if np.isfinite(v)})
         child.end()

@@ -124,14 +124,6 @@ def test_demo_command_end_to_end(tmp_path):
     assert "sample customer" in out and "rank" in out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get_json(url: str) -> dict:
     import urllib.request
 
@@ -140,16 +132,14 @@ def _get_json(url: str) -> dict:
 
 
 @pytest.mark.slow
-def test_mlflow_ui_shows_the_run_and_its_bundle(trained):
+def test_mlflow_ui_shows_the_run_and_its_bundle(trained, local_server):
     """The README's `mlflow ui` command, as a real process on 127.0.0.1, stopped by its PID."""
     import os
     import signal
-    import time
-    import urllib.error
     from pathlib import Path
 
     result, store = trained
-    port = _free_port()
+    port = local_server.free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen(
         [str(mlflow_bin), "ui", "--backend-store-uri", store["uri"], "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -157,15 +147,7 @@ def test_mlflow_ui_shows_the_run_and_its_bundle(trained):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                _get_json(f"{base}/api/2.0/mlflow/experiments/search?max_results=10")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                assert proc.poll() is None, "mlflow ui exited"
-                assert time.monotonic() < deadline, "mlflow ui did not answer within 90 s"
-                time.sleep(0.5)
+        local_server.wait_until_up(f"{base}/api/2.0/mlflow/experiments/search?max_results=10", proc, 90, "mlflow ui")
         run_ = _get_json(f"{base}/api/2.0/mlflow/runs/get?run_id={result.run_id}")["run"]
         assert any(p["key"] == "model.dim" for p in run_["data"]["params"])
         files = _get_json(f"{base}/ajax-api/2.0/mlflow/artifacts/list?run_uuid={result.run_id}&path=bundle")["files"]

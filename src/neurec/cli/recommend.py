@@ -37,7 +37,11 @@ def _read_request(source: str) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Recommend items for one request with a neurec bundle.")
-    p.add_argument("--bundle", required=True, help="bundle folder written by the export stage")
+    p.add_argument("--bundle", required=True,
+                   help="bundle folder written by the export stage, or a registered model: models:/NAME@ALIAS, "
+                        "models:/NAME/VERSION")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI of the registry, for models:/ (default: $MLFLOW_TRACKING_URI)")
     p.add_argument("--request", required=True, help="request JSON file, or - to read it from stdin")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--compact", action="store_true", help="print the response on one line")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
         request = _read_request(args.request)
-        scorer = Scorer.from_bundle(args.bundle, threads=args.threads)
+        scorer = Scorer.from_bundle(args.bundle, threads=args.threads, tracking_uri=args.tracking_uri)
         response = scorer.recommend(request)
     except RequestError as e:
         print(f"{PROG}: error: request {'stdin' if args.request == '-' else args.request}: {e}", file=sys.stderr)

@@ -46,7 +46,8 @@ def print_report(result) -> None:
           f"purchase decisions train/valid/test {s['train_targets']:,}/{s['valid_targets']:,}/{s['test_targets']:,}")
     cleaning = result.data.report.metrics() if result.data is not None else {}
     print(f"cleaning: {', '.join(f'{k} {v:,}' for k, v in cleaning.items()) or 'nothing dropped or fixed'}")
-    print(f"trained {len(result.fit.history)} epochs in {result.fit.seconds:.0f}s, best epoch {result.fit.best_epoch}")
+    resumed = f" (resumed after epoch {result.fit.resumed_from})" if result.fit.resumed_from else ""
+    print(f"trained {len(result.fit.history)} epochs in {result.fit.seconds:.0f}s{resumed}, best epoch {result.fit.best_epoch}")
     print()
     print("test period, ranked against all items:")
     print(metrics_table(result.metrics))
@@ -56,3 +57,6 @@ def print_report(result) -> None:
     print(f"  view with: {mlflow_ui_command(result.tracking_uri)}")
     print(f"checkpoint:  {result.checkpoint}")
     print(f"bundle:      {result.bundle_dir}")
+    if result.registered_version:
+        name = result.registered_version
+        print(f"registered:  {name}  (promote with: neurec-promote {name.replace('/', ' ')} --alias champion)")

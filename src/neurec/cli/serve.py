@@ -21,7 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     from neurec.serving.service import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES
 
     p = argparse.ArgumentParser(prog=PROG, description="Serve recommendations from a neurec bundle over HTTP.")
-    p.add_argument("--bundle", required=True, help="bundle folder written by the export stage")
+    p.add_argument("--bundle", required=True,
+                   help="bundle folder written by the export stage, or a registered model: models:/NAME@ALIAS, "
+                        "models:/NAME/VERSION")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI of the registry, for models:/ (default: $MLFLOW_TRACKING_URI)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--threads", type=int, default=1,
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     _check(parser, args)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
-        scorer = Scorer.from_bundle(args.bundle, threads=args.threads)  # once, before the first request
+        scorer = Scorer.from_bundle(args.bundle, threads=args.threads, tracking_uri=args.tracking_uri)  # once, before the first request
     except BundleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -72,8 +72,12 @@ class Scorer:
         self._warm_up()
 
     @classmethod
-    def from_bundle(cls, path: str | Path, threads: int = 1) -> "Scorer":
-        bundle, session = open_bundle(path, threads=threads)
+    def from_bundle(cls, path: str | Path, threads: int = 1, tracking_uri: str | None = None) -> "Scorer":
+        """`path`: a bundle folder, or a registered model as models:/NAME@ALIAS or models:/NAME/VERSION (fetched
+        from `tracking_uri`, default $MLFLOW_TRACKING_URI, into a local cache)."""
+        from neurec.serving.registry import resolve_bundle
+
+        bundle, session = open_bundle(resolve_bundle(path, tracking_uri), threads=threads)
         return cls(bundle, session)
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,15 @@
-"""The training loop: sampled-negative training, validation each epoch, best checkpoint, early stopping."""
+"""The training loop: sampled-negative training, validation each epoch, checkpoints, early stopping, resume.
+
+Every epoch ends with `last.pt`: weights, optimizer and schedule state, every random number generator the loop
+draws from, and the early-stopping bookkeeping. Resuming from it replays the remaining epochs exactly as an
+uninterrupted run would have, so a killed run that is resumed ends with the same metrics.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +23,7 @@ from neurec.data.examples import ExampleSet
 from neurec.models.purchase import PurchaseModel
 from neurec.train.evaluate import evaluate_model
 from neurec.train.loss import candidate_loss, sample_negatives
+from neurec.train.optim import OptimConfig, make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +32,6 @@ log = logging.getLogger(__name__)
 class TrainerConfig:
     epochs: int = 30
     batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.0
     loss: str = "bce"  # bce | softmax
     n_negatives: int = 128
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
@@ -44,6 +49,11 @@ class FitResult:
     checkpoint: Path
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    resumed_from: int = 0  # the epoch last.pt held when this fit resumed; 0 for a fresh start
+
+
+LAST = "last.pt"
+BEST = "best.pt"
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -51,6 +61,21 @@ def save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def rng_states(gen: torch.Generator) -> dict:
+    """Every generator training draws from, in a form torch.load(weights_only=True) accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "negatives": gen.get_state(), "python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+
+
+def restore_rng_states(states: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    gen.set_state(states["negatives"])
+    random.setstate(states["python"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
 
 
 def _rank() -> tuple[int, int]:
@@ -90,42 +115,89 @@ def fit(
     valid: ExampleSet,
     cfg: TrainerConfig,
     ckpt_dir: Path,
-    on_epoch: Callable[[int, dict], None] | None = None,
+    on_epoch: Callable[[int, dict, list[dict]], None] | None = None,
     negatives_end: int | None = None,
+    optim: OptimConfig | None = None,
+    resume: bool = False,
+    checkpoint_extra: dict | None = None,
 ) -> FitResult:
     """Train, keep the epoch with the best validation metric, and leave the model holding its weights.
 
+    `on_epoch(epoch, metrics, history)` runs after each epoch's checkpoints are written.
+
     Negatives are drawn from model ids below `negatives_end` (the items seen in training): catalogue-only items
-    keep zero embeddings and are scored by their side features alone.
+    keep zero embeddings and are scored by their side features alone. With `resume`, training continues from
+    `ckpt_dir/last.pt` when there is one. `checkpoint_extra` (e.g. the MLflow run id) goes into every checkpoint.
     """
     negatives_end = negatives_end or model.cfg.n_items
+    optim = optim or OptimConfig()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model.to(cfg.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best = FitResult(best_epoch=-1, best_metric=float("-inf"), checkpoint=ckpt_dir / "best.pt")
+    opt = make_optimizer(model.parameters(), optim)
+    sched = make_scheduler(opt, optim, cfg.epochs)
+    best = FitResult(best_epoch=-1, best_metric=float("-inf"), checkpoint=ckpt_dir / BEST)
+    start = 1
+    if resume and (ckpt_dir / LAST).is_file():
+        start = _restore(ckpt_dir / LAST, model, opt, sched, gen, best, cfg.device)
     started = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        train_loss = _train_epoch(model, train, opt, cfg, gen, epoch, negatives_end)
-        valid_metrics = evaluate_model(model, valid, cfg.device)[0]
-        metrics = {"train_loss": train_loss, **{f"valid_{k}": v for k, v in valid_metrics.items() if np.isfinite(v)}}
-        metrics["epoch_seconds"] = time.perf_counter() - t0
+    for epoch in range(start, cfg.epochs + 1):
+        if _stopped(best, epoch - 1, cfg):
+            break
+        metrics = _epoch(model, train, valid, opt, cfg, gen, epoch, negatives_end)
+        sched.step()
         best.history.append({"epoch": epoch, **metrics})
         score = metrics[f"valid_{cfg.monitor}"]
-        log.info("epoch %d: loss %.4f, valid %s %.4f (%.1fs)", epoch, train_loss, cfg.monitor, score, metrics["epoch_seconds"])
-        save_atomic(model.checkpoint(epoch=epoch, metrics=metrics), ckpt_dir / "last.pt")
+        log.info("epoch %d: loss %.4f, valid %s %.4f (%.1fs)", epoch, metrics["train_loss"], cfg.monitor, score,
+                 metrics["epoch_seconds"])
         if score > best.best_metric:
             best.best_epoch, best.best_metric = epoch, score
-            save_atomic(model.checkpoint(epoch=epoch, metrics=metrics), best.checkpoint)
+            save_atomic(model.checkpoint(epoch=epoch, metrics=metrics, **(checkpoint_extra or {})), best.checkpoint)
+        # last.pt after best.pt: a crash between the two replays this epoch, which rewrites the same best.pt.
+        save_atomic(model.checkpoint(epoch=epoch, metrics=metrics, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                                     rng=rng_states(gen), best_epoch=best.best_epoch, best_metric=best.best_metric,
+                                     history=best.history, **(checkpoint_extra or {})), ckpt_dir / LAST)
         if on_epoch:
-            on_epoch(epoch, metrics)
-        if epoch - best.best_epoch >= cfg.patience:
-            log.info("early stop: no better valid %s for %d epochs", cfg.monitor, cfg.patience)
-            break
+            on_epoch(epoch, metrics, best.history)
+    if _stopped(best, len(best.history), cfg) and len(best.history) < cfg.epochs:
+        log.info("early stop: no better valid %s for %d epochs", cfg.monitor, cfg.patience)
     model.load_state_dict(torch.load(best.checkpoint, map_location=cfg.device, weights_only=True)["state_dict"])
     best.seconds = time.perf_counter() - started
     return best
+
+
+def _epoch(model, train, valid, opt, cfg: TrainerConfig, gen, epoch: int, negatives_end: int) -> dict:
+    t0 = time.perf_counter()
+    train_loss = _train_epoch(model, train, opt, cfg, gen, epoch, negatives_end)
+    valid_metrics = evaluate_model(model, valid, cfg.device)[0]
+    metrics = {"train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
+               **{f"valid_{k}": v for k, v in valid_metrics.items() if np.isfinite(v)}}
+    metrics["epoch_seconds"] = time.perf_counter() - t0
+    return metrics
+
+
+def _stopped(best: FitResult, epoch: int, cfg: TrainerConfig) -> bool:
+    """Early stopping after `epoch`: patience epochs without a better validation metric."""
+    return best.best_epoch > 0 and epoch - best.best_epoch >= cfg.patience
+
+
+def _restore(path: Path, model, opt, sched, gen, best: FitResult, device: str) -> int:
+    """Load last.pt into the model, optimizer, schedule, generators and bookkeeping; return the next epoch."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    if "optimizer" not in ckpt:
+        from neurec.errors import ConfigError
+
+        raise ConfigError(f"{path}: not a resumable checkpoint (no optimizer state); start a new run instead")
+    model.load_state_dict(ckpt["state_dict"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    restore_rng_states(ckpt["rng"], gen)
+    best.best_epoch, best.best_metric = int(ckpt["best_epoch"]), float(ckpt["best_metric"])
+    best.history = list(ckpt["history"])
+    best.resumed_from = int(ckpt["epoch"])
+    log.info("resumed from %s: epoch %d done, best valid metric %.4f at epoch %d", path, best.resumed_from,
+             best.best_metric, best.best_epoch)
+    return best.resumed_from + 1

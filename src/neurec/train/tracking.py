@@ -31,11 +31,56 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-class Tracker:
-    """One MLflow run. Uses an explicit client, so several runs in one process never share global state."""
+def check_reachable(cfg: TrackingConfig, timeout: float = 5.0) -> None:
+    """For a tracking server, one quick request before any data is read or any epoch trained.
 
-    def __init__(self, cfg: TrackingConfig, run_name: str | None = None, tags: dict[str, str] | None = None):
+    MLflow's own client retries with back-off for minutes before it gives up; a typo in the URI should cost
+    seconds and say what to do instead.
+    """
+    if not cfg.enabled or not cfg.uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    from neurec.errors import ConfigError
+
+    try:
+        with urllib.request.urlopen(cfg.uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            resp.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(
+            f"tracking.uri={cfg.uri}: no MLflow server answered ({reason}). Start one (see the README's "
+            f"'Team server' section), check the host and port, or train without a server: "
+            f"tracking=mlflow with the default local store, or tracking=none"
+        ) from None
+
+
+def artifact_location(cfg: TrackingConfig) -> str | None:
+    """Where a new experiment keeps its artifacts. A plain folder only makes sense for a local store: against a
+    tracking server it would be a path on this machine that nobody else can read, so the server decides (its
+    artifact proxy, `--artifacts-destination`) unless the config names a URI such as s3://bucket/neurec."""
+    where = cfg.artifact_location
+    if not where:
+        return None
+    if "://" in where:
+        return where
+    if cfg.uri.startswith(("http://", "https://")):
+        return None
+    return Path(where).resolve().as_uri()
+
+
+class Tracker:
+    """One MLflow run. Uses an explicit client, so several runs in one process never share global state.
+
+    `run_id` reopens an existing run (a resumed training run continues its own page); `parent_run_id` nests the
+    new run under a sweep's parent run in the MLflow UI.
+    """
+
+    def __init__(self, cfg: TrackingConfig, run_name: str | None = None, tags: dict[str, str] | None = None,
+                 run_id: str | None = None, parent_run_id: str | None = None):
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network here; don't wait on it
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a progress bar per bundle file
         from mlflow.tracking import MlflowClient
 
         if cfg.uri.startswith("sqlite:///"):
@@ -44,12 +89,20 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=cfg.uri)
         exp = self.client.get_experiment_by_name(cfg.experiment)
         if exp is None:
-            location = Path(cfg.artifact_location).resolve().as_uri() if cfg.artifact_location else None
+            location = artifact_location(cfg)
             exp_id = self.client.create_experiment(cfg.experiment, artifact_location=location)
         else:
             exp_id = exp.experiment_id
         self.experiment_id = exp_id
-        self.run = self.client.create_run(exp_id, run_name=run_name, tags=tags or {})
+        tags = dict(tags or {})
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        if run_id:
+            self.client.update_run(run_id, status="RUNNING")
+            self.run = self.client.get_run(run_id)
+            self.set_tags_on(run_id, tags)
+        else:
+            self.run = self.client.create_run(exp_id, run_name=run_name, tags=tags)
         self.run_id = self.run.info.run_id
         self.artifact_uri = self.run.info.artifact_uri
 
@@ -69,8 +122,11 @@ class Tracker:
             self.client.log_batch(self.run_id, metrics=items[lo : lo + 1000])
 
     def set_tags(self, tags: dict[str, str]) -> None:
+        self.set_tags_on(self.run_id, tags)
+
+    def set_tags_on(self, run_id: str, tags: dict[str, str]) -> None:
         for k, v in tags.items():
-            self.client.set_tag(self.run_id, k, str(v))
+            self.client.set_tag(run_id, k, str(v))
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         if Path(path).is_dir():
@@ -96,8 +152,9 @@ class NullTracker:
     def end(self, status: str = "FINISHED") -> None: ...
 
 
-def make_tracker(cfg: TrackingConfig, run_name: str | None = None, tags: dict[str, str] | None = None) -> Tracker | NullTracker:
-    return Tracker(cfg, run_name, tags) if cfg.enabled else NullTracker()
+def make_tracker(cfg: TrackingConfig, run_name: str | None = None, tags: dict[str, str] | None = None,
+                 run_id: str | None = None, parent_run_id: str | None = None) -> Tracker | NullTracker:
+    return Tracker(cfg, run_name, tags, run_id, parent_run_id) if cfg.enabled else NullTracker()
 
 
 def log_figure(tracker: Tracker | NullTracker, figure, artifact_file: str) -> None:

@@ -1,0 +1,113 @@
+"""The MLflow model registry: register a bundle as a model version, move aliases, fetch a version's bundle.
+
+A version is logged in MLflow's ONNX flavour with a signature, so MLflow's own tools can load it; the complete
+bundle (manifest, vocabulary, item table, rules, co-purchase statistics) travels with it under `bundle/`, and
+the torch checkpoint under `checkpoint/`, so that the scorer and neurec-evaluate can start from the registry.
+Like tracking.py, this module imports mlflow; the serving side reaches a tracking server over plain HTTP instead
+(neurec.serving.registry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from neurec.errors import ConfigError
+from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT
+
+log = logging.getLogger(__name__)
+
+BUNDLE_DIR = "bundle"  # inside the model version's artifacts
+CHECKPOINT_DIR = "checkpoint"
+
+
+def _signature():
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    # (batch, history) int64 ids for the three history inputs, (batch, candidates) for the candidates.
+    inputs = Schema([TensorSpec(np.dtype("int64"), (-1, -1), name) for name in MODEL_INPUTS])
+    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1), MODEL_OUTPUT)]))
+
+
+def register_bundle(uri: str, run_id: str, bundle_dir: Path, checkpoint: Path | None, name: str,
+                    tags: dict[str, str] | None = None) -> str:
+    """Log the bundle as an ONNX-flavour model of run `run_id`, register it under `name`; return the version."""
+    import mlflow
+    import onnx
+    from mlflow.tracking import MlflowClient
+
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    client = MlflowClient(uri)
+    # The flavour API only works through the fluent client's global URI; this context sets it for these calls and
+    # puts back whatever was there (including "nothing set", which set_tracking_uri cannot restore).
+    with _use_tracking_uri(uri), mlflow.start_run(run_id=run_id):
+        info = mlflow.onnx.log_model(
+            onnx.load(str(bundle_dir / "model.onnx")), name="model", signature=_signature(),
+            save_as_external_data=False, pip_requirements=["onnxruntime", "numpy"],
+            metadata={"neurec_bundle": BUNDLE_DIR},
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            # log_model_artifacts uploads a folder's contents: stage each part in a folder of its own name.
+            shutil.copytree(bundle_dir, Path(tmp) / "b" / BUNDLE_DIR)
+            client.log_model_artifacts(info.model_id, str(Path(tmp) / "b"))
+            if checkpoint is not None and checkpoint.is_file():
+                (Path(tmp) / "c" / CHECKPOINT_DIR).mkdir(parents=True)
+                shutil.copy2(checkpoint, Path(tmp) / "c" / CHECKPOINT_DIR / checkpoint.name)
+                client.log_model_artifacts(info.model_id, str(Path(tmp) / "c"))
+        version = mlflow.register_model(info.model_uri, name, tags=tags or {})
+    log.info("registered %s version %s (run %s)", name, version.version, run_id)
+    return str(version.version)
+
+
+def promote(uri: str, name: str, version: str, alias: str) -> str | None:
+    """Point `alias` at `version`; return the version it pointed at before (None if it was unset)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise ConfigError(f"{name} version {version}: not in the registry at {uri} ({exc.message})") from None
+    try:
+        before = client.get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        before = None
+    client.set_registered_model_alias(name, alias, str(version))
+    return None if before is None else str(before)
+
+
+def resolve_version(uri: str, name: str, ref: str, by_alias: bool) -> str:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    try:
+        mv = client.get_model_version_by_alias(name, ref) if by_alias else client.get_model_version(name, ref)
+    except MlflowException as exc:
+        what = f"alias @{ref}" if by_alias else f"version {ref}"
+        raise ConfigError(f"models:/{name}: no {what} in the registry at {uri} ({exc.message})") from None
+    return str(mv.version)
+
+
+def download_version(uri: str, name: str, version: str, dest: Path, part: str = BUNDLE_DIR) -> Path:
+    """Copy one part (`bundle` or `checkpoint`) of a registered version into `dest`; returns dest."""
+    import mlflow.artifacts
+    from mlflow.tracking import MlflowClient
+
+    base = MlflowClient(uri).get_model_version_download_uri(name, version)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/{part}", dst_path=tmp, tracking_uri=uri))
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.move(str(got), dest)
+    return dest

@@ -1,0 +1,71 @@
+"""The learning-rate schedule, optimizer config validation, and checkpoints that survive a crash mid-write."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurec.errors import ConfigError
+from neurec.train import loop
+from neurec.train.optim import OptimConfig, lr_factor, make_optimizer, make_scheduler
+
+
+def test_constant_and_cosine_schedules_with_warmup():
+    assert [lr_factor(e, OptimConfig(), 5) for e in range(5)] == [1.0] * 5
+    cfg = OptimConfig(schedule="cosine", warmup_epochs=1, min_lr_ratio=0.1)
+    got = [lr_factor(e, cfg, 5) for e in range(5)]
+    # warm-up 1/2, then cosine from 1 down to 0.1 over epochs 1..4 (span 3)
+    expected = [0.5] + [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 3)) for k in range(4)]
+    assert got == pytest.approx(expected)
+    assert got[1] == pytest.approx(1.0) and got[-1] == pytest.approx(0.1)
+
+
+def test_scheduler_state_round_trips():
+    model = torch.nn.Linear(2, 1)
+    cfg = OptimConfig(schedule="cosine", lr=0.01)
+    opt = make_optimizer(model.parameters(), cfg)
+    sched = make_scheduler(opt, cfg, 6)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    opt2 = make_optimizer(model.parameters(), cfg)
+    sched2 = make_scheduler(opt2, cfg, 6)
+    sched2.load_state_dict(sched.state_dict())
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"]) != pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("bad", [{"name": "sgdd"}, {"schedule": "step"}, {"lr": 0.0}, {"lr": float("nan")},
+                                 {"warmup_epochs": -1}, {"min_lr_ratio": 2.0}])
+def test_bad_optim_config_names_the_field(bad):
+    with pytest.raises(ConfigError, match="optim"):
+        OptimConfig(**bad)
+
+
+def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    gen = torch.Generator().manual_seed(3)
+    np.random.seed(5)
+    loop.save_atomic({"rng": loop.rng_states(gen)}, tmp_path / "s.pt")
+    want = (torch.rand(3), torch.rand(2, generator=gen), np.random.rand(2))
+    loop.restore_rng_states(torch.load(tmp_path / "s.pt", weights_only=True)["rng"], gen)
+    got = (torch.rand(3), torch.rand(2, generator=gen), np.random.rand(2))
+    assert torch.equal(want[0], got[0]) and torch.equal(want[1], got[1]) and np.array_equal(want[2], got[2])
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    loop.save_atomic({"epoch": 1}, path)
+
+    def crash(obj, f):  # half a file, then the process "dies"
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        loop.save_atomic({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"epoch": 1}
