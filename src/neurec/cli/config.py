@@ -17,6 +17,7 @@ from neurec.errors import ConfigError, UserError
 # `${neurec_or:a,b}`: a unless it is null or empty. The run folder is `resume` when resuming, else a new one;
 # oc.select cannot say that, since it only falls back for a key that is missing, not for one that is null.
 OmegaConf.register_new_resolver("neurec_or", lambda first, second: first or second, replace=True)
+OmegaConf.register_new_resolver("neurec_cwd", lambda: str(Path.cwd()), replace=True)
 
 
 def config_dir() -> str:
