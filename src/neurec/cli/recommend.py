@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from neurec.serving import BundleError, RequestError, Scorer
+from neurec.cli.bundle_args import add_bundle_arguments, check_bundle_arguments, open_scorer
+from neurec.serving import BundleError, RequestError
 
 PROG = "neurec-recommend"
 
@@ -37,11 +38,7 @@ def _read_request(source: str) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Recommend items for one request with a neurec bundle.")
-    p.add_argument("--bundle", required=True,
-                   help="bundle folder written by the export stage, or a registered model: models:/NAME@ALIAS, "
-                        "models:/NAME/VERSION")
-    p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI of the registry, for models:/ (default: $MLFLOW_TRACKING_URI)")
+    add_bundle_arguments(p)
     p.add_argument("--request", required=True, help="request JSON file, or - to read it from stdin")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--compact", action="store_true", help="print the response on one line")
@@ -51,12 +48,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    check_bundle_arguments(parser, args)
     if args.threads < 1:
         parser.error("--threads must be >= 1")
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
         request = _read_request(args.request)
-        scorer = Scorer.from_bundle(args.bundle, threads=args.threads, tracking_uri=args.tracking_uri)
+        scorer = open_scorer(args)
         response = scorer.recommend(request)
     except RequestError as e:
         print(f"{PROG}: error: request {'stdin' if args.request == '-' else args.request}: {e}", file=sys.stderr)

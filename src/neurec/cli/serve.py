@@ -12,7 +12,8 @@ import logging
 import signal
 import sys
 
-from neurec.serving import BundleError, Scorer
+from neurec.cli.bundle_args import add_bundle_arguments, check_bundle_arguments, open_scorer
+from neurec.serving import BundleError
 
 PROG = "neurec-serve"
 
@@ -21,11 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     from neurec.serving.service import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES
 
     p = argparse.ArgumentParser(prog=PROG, description="Serve recommendations from a neurec bundle over HTTP.")
-    p.add_argument("--bundle", required=True,
-                   help="bundle folder written by the export stage, or a registered model: models:/NAME@ALIAS, "
-                        "models:/NAME/VERSION")
-    p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI of the registry, for models:/ (default: $MLFLOW_TRACKING_URI)")
+    add_bundle_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--threads", type=int, default=1,
@@ -41,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    check_bundle_arguments(parser, args)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     for name in ("threads", "max_body_bytes", "max_batch"):
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     _check(parser, args)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
     try:
-        scorer = Scorer.from_bundle(args.bundle, threads=args.threads, tracking_uri=args.tracking_uri)  # once, before the first request
+        scorer = open_scorer(args)  # once, before the first request
     except BundleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ MAX_CANDIDATES = 100_000
 MAX_SEGMENT_CHARS = 200  # echoed into every response and log line: a label, not a payload
 REQUEST_FIELDS = (
     "history", "placement", "anchor", "cart", "cart_value", "declined", "segment", "candidates", "k", "explain", "now",
+    "customer_id",
 )
 EVENT_FIELDS = ("item_id", "event_type", "timestamp")
 # datetime's range; a larger number is almost always milliseconds sent as seconds.
@@ -56,6 +57,8 @@ def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequ
     for key in data:
         if key not in REQUEST_FIELDS:
             raise RequestError(f"{key}: unknown field; expected some of {', '.join(REQUEST_FIELDS)}")
+    if data.get("customer_id") is not None:
+        _parse_id(data["customer_id"], "customer_id")  # only an experiment reads it (to pick the variant)
     if "history" not in data:
         raise RequestError("history: missing field (send [] for a customer without history)")
     items, types, ts = _parse_history(data["history"], max_events)
@@ -86,6 +89,14 @@ def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequ
         segment=_parse_segment(data.get("segment")),
         now=parse_timestamp(data["now"], "now") if data.get("now") is not None else None,
     )
+
+
+def positioned(i: int, exc: RequestError) -> RequestError:
+    """The error of request i of a batch: field paths join with a dot ("requests[2].k: ..."), and a whole-request
+    error ("request: ...") takes the position's place."""
+    message = str(exc)
+    joined = message.replace("request:", ":", 1) if message.startswith("request:") else "." + message
+    return RequestError(f"requests[{i}]{joined}")
 
 
 def _parse_placement(value: Any) -> str:

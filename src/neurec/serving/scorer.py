@@ -25,7 +25,7 @@ from neurec.serving.bundle import Bundle, BundleError, open_bundle
 from neurec.serving.catalog import Catalog
 from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.serving.policy import Context, Policy, Verdict
-from neurec.serving.request import ParsedRequest, RequestError, parse_request
+from neurec.serving.request import ParsedRequest, RequestError, parse_request, positioned
 from neurec.serving.rules_config import KINDS
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,7 @@ class Scorer:
             try:
                 prepared.append(self.prepare(request))
             except RequestError as e:
-                # Field paths join with a dot; a whole-request error ("request: ...") takes the position's place.
-                message = str(e)
-                joined = message.replace("request:", ":", 1) if message.startswith("request:") else "." + message
-                raise RequestError(f"requests[{i}]{joined}") from None
+                raise positioned(i, e) from None
         return self.score_batch(prepared)
 
     def prepare(self, request: dict[str, Any]) -> Prepared:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from neurec import __version__
 from neurec.schema import EventType
 from neurec.serving.request import MAX_CANDIDATES, MAX_HISTORY_EVENTS, MAX_SEGMENT_CHARS, RequestError
+from neurec.serving.experiments import ExperimentScorer
 from neurec.serving.rules_config import PLACEMENTS
 from neurec.serving.scorer import Scorer
 
@@ -79,6 +80,7 @@ class RecommendRequest(BaseModel):
     k: int | None = Field(None, ge=1, description="at most this many items; default the bundle's top_k")
     explain: bool = Field(False, description="also list dropped candidates with their reasons")
     now: Timestamp | None = Field(None, description="the clock for replenishment; default the newest event")
+    customer_id: str | int | None = Field(None, description="decides the A/B variant when an experiment runs")
 
 
 def _batch_model(max_batch: int) -> type[BaseModel]:
@@ -173,7 +175,13 @@ async def _send_error(scope: dict, receive: Any, send: Any, status: int, message
     await JSONResponse({"detail": message}, status_code=status, headers={"connection": "close"})(scope, receive, send)
 
 
-def metadata(scorer: Scorer) -> dict[str, Any]:
+def metadata(scorer: Scorer | ExperimentScorer) -> dict[str, Any]:
+    """The bundle in force; with an experiment, the control's at the top and every variant's under "experiment"."""
+    if isinstance(scorer, ExperimentScorer):
+        exp, shares = scorer.experiment, scorer.experiment.shares()
+        variants = {name: {"share": shares[name], **metadata(s)} for name, s in scorer.scorers.items()}
+        return {**metadata(scorer.control),
+                "experiment": {"name": exp.name, "control": exp.control, "variants": variants}}
     bundle, cal = scorer.bundle, scorer.bundle.manifest["calibration"]
     knots = len(cal.get("knots_logit", []))
     return {
@@ -193,7 +201,7 @@ def metadata(scorer: Scorer) -> dict[str, Any]:
     }
 
 
-def create_app(scorer: Scorer, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+def create_app(scorer: Scorer | ExperimentScorer, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch: int = DEFAULT_MAX_BATCH) -> FastAPI:
     """The app over a loaded Scorer (loaded once, before serving starts; never per request)."""
     if max_body_bytes < 1 or max_batch < 1:
