@@ -1,5 +1,7 @@
 """Reading an A/B test from a log: verdicts, guardrails, sample-ratio check, and the array API."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,13 +13,14 @@ scipy_stats = pytest.importorskip("scipy.stats")
 
 
 def test_arms_from_the_small_log(small_log):
-    arms = arms_from_log(validate_reclog(small_log))
+    arms = arms_from_log(validate_reclog(small_log), unit="session")
     assert sorted(arms) == ["A", "B"]
     assert arms["A"].converted.tolist().count(True) == 2 and len(arms["A"].converted) == 3
     assert sorted(arms["A"].order_values) == [120.0, 150.0] and sorted(arms["B"].order_values) == [20.0, 140.0]
     assert arms["A"].carted.sum() == 3 and arms["B"].carted.sum() == 2
-    users = arms_from_log(validate_reclog(small_log), unit="user")
+    users = arms_from_log(validate_reclog(small_log))  # customers by default: the randomised unit
     assert len(users["A"].converted) == 2 and users["A"].converted.all()
+    assert len(users["A"].order_users) == len(users["A"].order_values)
 
 
 def test_treatment_wins_on_aov(ab_log):
@@ -25,13 +28,17 @@ def test_treatment_wins_on_aov(ab_log):
     (result,) = analyze_log(log, cfg=AnalysisConfig(n_boot=500))
     assert result.winner == "B" and result.verdict.startswith("B wins: AOV +")
     assert "conversion unchanged" in result.verdict and "cart abandonment unchanged" in result.verdict
-    arms = arms_from_log(log)
-    ref = scipy_stats.ttest_ind(arms["B"].order_values, arms["A"].order_values, equal_var=False)
-    assert result.primary.p_value == pytest.approx(ref.pvalue, rel=1e-6)
+    assert result.primary.method.startswith("delta-method z-test over customers")
     assert result.primary.rel_low < result.primary.rel < result.primary.rel_high
     assert all(g.status == "pass" for g in result.guardrails)
     text = format_result(result)
-    assert "Welch's t-test" in text and "two-proportion z-test" in text and text.endswith(result.verdict)
+    assert "delta-method" in text and "two-proportion z-test" in text and text.endswith(result.verdict)
+    # Without customers per order, AOV falls back to Welch's test over orders: scipy's numbers.
+    arms = {k: replace(v, order_users=None) for k, v in arms_from_log(log).items()}
+    by_order = analyze_arms(arms["A"], arms["B"], AnalysisConfig(n_boot=0))
+    ref = scipy_stats.ttest_ind(arms["B"].order_values, arms["A"].order_values, equal_var=False)
+    assert by_order.primary.p_value == pytest.approx(ref.pvalue, rel=1e-6)
+    assert "taken as independent" in by_order.primary.method
 
 
 def test_guardrail_stops_a_treatment_that_loses_customers(ab_log):

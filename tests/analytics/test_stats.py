@@ -101,3 +101,48 @@ def test_sample_ratio_check():
     assert float(stats.sample_ratio_pvalue(5000, 5050)) > 0.5
     assert float(stats.sample_ratio_pvalue(5000, 5600)) < 0.001
     assert float(stats.sample_ratio_pvalue(9000, 1000, share_b=0.1)) == pytest.approx(1.0)
+
+
+def test_delta_method_ratio_by_hand_and_against_welch():
+    # Two customers per arm. A: revenue (100, 300) over orders (1, 3); B: (200, 200) over (2, 1).
+    t = stats.cluster_ratio_ztest([100.0, 300.0], [1.0, 3.0], [200.0, 200.0], [2.0, 1.0])
+    ra, rb = 400 / 4, 400 / 3
+    # A: var x = 20000, var y = 2, cov = 200, mean y = 2, n = 2
+    var_a = (20000 - 2 * ra * 200 + ra**2 * 2) / (2 * 2**2)
+    var_b = (0 - 2 * rb * 0 + rb**2 * 0.5) / (2 * 1.5**2)
+    assert float(t.ratio_a) == pytest.approx(ra) and float(t.ratio_b) == pytest.approx(rb)
+    assert float(t.z) == pytest.approx((rb - ra) / np.sqrt(var_a + var_b))
+    # One order per customer: the ratio is a mean, and the z statistic is Welch's t exactly.
+    rng = np.random.default_rng(3)
+    a, b = rng.gamma(2, 40, 500), rng.gamma(2, 42, 700)
+    z = stats.cluster_ratio_ztest(a, np.ones_like(a), b, np.ones_like(b))
+    assert float(z.z) == pytest.approx(float(stats.welch_ttest(a, b).t), rel=1e-12)
+
+
+def test_clustered_aov_holds_its_level_where_a_per_order_test_does_not():
+    """A/A tests on customers whose orders share a customer-level spend: the per-order t-test rejects far too
+    often; the delta method over customers stays near alpha."""
+    rng = np.random.default_rng(7)
+    reps, n = 400, 400
+    orders = rng.poisson(3.0, size=(reps, 2, n)) + 1  # 1 to ~10 orders per customer
+    level = rng.gamma(2.0, 40.0, size=(reps, 2, n))  # the customer's typical order value
+    per_order, clustered = [], []
+    for r in range(reps):
+        arms = []
+        for arm in range(2):
+            k = orders[r, arm]
+            values = np.repeat(level[r, arm], k) * rng.gamma(20.0, 1 / 20.0, k.sum())
+            users = np.repeat(np.arange(n), k)
+            arms.append((values, np.bincount(users, weights=values), k.astype(float)))
+        per_order.append(stats.welch_ttest(arms[0][0], arms[1][0]).p_value < 0.05)
+        clustered.append(stats.cluster_ratio_ztest(arms[0][1], arms[0][2], arms[1][1], arms[1][2]).p_value < 0.05)
+    assert np.mean(per_order) > 0.15
+    assert 0.025 <= np.mean(clustered) <= 0.08
+
+
+def test_cluster_bootstrap_is_seeded_and_reduces_to_the_mean_bootstrap():
+    rng = np.random.default_rng(5)
+    a, b = rng.gamma(2, 40, 300), rng.gamma(2, 44, 300)
+    one = stats.bootstrap_ratio_lift_ci(a, np.ones_like(a), b, np.ones_like(b), 500, 0.05, 1)
+    assert one == stats.bootstrap_lift_ci(a, b, 500, 0.05, 1)
+    assert one[0] < b.mean() / a.mean() - 1 < one[1]

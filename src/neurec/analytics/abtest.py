@@ -7,10 +7,12 @@ per-arm arrays directly, for a simulation that never writes a log. For hundreds 
 array functions in `neurec.analytics.stats` (`two_proportion_ztest`, `welch_ttest_stats`) with one element per
 test: they are vectorised.
 
-Units: customers are assigned by a hash of their id, so the independent unit is the customer. `unit="session"`
-(the default, as shops report conversion per visit) treats sessions as independent, which makes p-values somewhat
-optimistic when customers visit many times; `unit="user"` counts converted customers instead. AOV is always per
-order, with the same caveat for customers who order often.
+Units: customers are assigned by a hash of their id, so the independent unit is the customer. Conversion is
+counted over customers by default (`unit="user"`: converted customers / customers); `unit="session"` counts
+visits, as many shops report it, but treats a customer's visits as independent, and in simulated A/A tests that
+rejected 7.5 % of the time at alpha 0.05. AOV is revenue / orders over customers, tested with the delta method
+and a customer bootstrap (a per-order t-test rejected 9.5 % of the time in the same A/A tests, because one
+customer's orders are alike). `ArmData` without `order_users` falls back to the per-order test, and says so.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from neurec.analytics.reclog import NO_VARIANT
-from neurec.analytics.stats import bootstrap_lift_ci, sample_ratio_pvalue, two_proportion_ztest, welch_ttest
+from neurec.analytics.stats import (
+    bootstrap_lift_ci,
+    bootstrap_ratio_lift_ci,
+    cluster_ratio_ztest,
+    sample_ratio_pvalue,
+    two_proportion_ztest,
+    welch_ttest,
+)
 from neurec.data.errors import DataError
 from neurec.errors import ConfigError
 
@@ -33,7 +42,7 @@ class AnalysisConfig:
     guardrail_tolerance: float = 0.0  # relative harm allowed before a guardrail fails (0.02 = 2 %)
     n_boot: int = 2000  # bootstrap resamples for the AOV lift CI; 0 = use Welch's CI (faster)
     seed: int = 0
-    unit: str = "session"  # session | user: what a conversion is counted over
+    unit: str = "user"  # user | session: what a conversion is counted over (the customer is what is randomised)
     srm_alpha: float = 0.001  # sample-ratio mismatch alarm
 
     def __post_init__(self) -> None:
@@ -49,12 +58,14 @@ class AnalysisConfig:
 
 @dataclass(frozen=True)
 class ArmData:
-    """One arm's raw outcomes: per unit (session or customer) converted and carted flags, per order its value."""
+    """One arm's raw outcomes: per unit (session or customer) converted and carted flags, per order its value and,
+    when known, its customer (any ids), so that AOV is tested over customers rather than orders."""
 
     name: str
     converted: np.ndarray
     carted: np.ndarray
     order_values: np.ndarray
+    order_users: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,7 @@ def _json_safe(value):
     return value
 
 
-def arms_from_log(log: pd.DataFrame, unit: str = "session") -> dict[str, ArmData]:
+def arms_from_log(log: pd.DataFrame, unit: str = "user") -> dict[str, ArmData]:
     """Each variant's outcomes from a validated recommendation log. Customers without a variant are left out."""
     if (log["variant"] == NO_VARIANT).all():
         raise DataError("the log has no 'variant' column (or it is empty): an A/B analysis needs each customer's variant")
@@ -120,11 +131,13 @@ def arms_from_log(log: pd.DataFrame, unit: str = "session") -> dict[str, ArmData
     units = flags.groupby(key).agg(variant=("variant", "first"), converted=("converted", "any"), carted=("carted", "any"))
     buys = log[ev == "purchase"]
     by_visit = buys.groupby("visit")
-    orders = by_visit.agg(variant=("variant", "first")).assign(value=by_visit["price"].sum(min_count=1))
+    orders = by_visit.agg(variant=("variant", "first"), user=("user_id", "first"))
+    orders = orders.assign(value=by_visit["price"].sum(min_count=1))
     arms = {}
     for name, part in units.groupby("variant"):
-        values = orders.loc[orders["variant"] == name, "value"].to_numpy(np.float64)
-        arms[str(name)] = ArmData(str(name), part["converted"].to_numpy(bool), part["carted"].to_numpy(bool), values)
+        mine = orders[orders["variant"] == name]
+        arms[str(name)] = ArmData(str(name), part["converted"].to_numpy(bool), part["carted"].to_numpy(bool),
+                                  mine["value"].to_numpy(np.float64), mine["user"].to_numpy())
     return arms
 
 
@@ -146,14 +159,34 @@ def _aov(a: ArmData, b: ArmData, cfg: AnalysisConfig) -> MetricResult:
     va, vb = a.order_values, b.order_values
     if np.isnan(va).any() or np.isnan(vb).any():
         raise DataError("AOV needs a price on every purchase; the log has none: use the conversion metric (--primary conversion)")
+    if a.order_users is not None and b.order_users is not None:
+        return _aov_by_customer(a, b, cfg)
     w = welch_ttest(va, vb, cfg.alpha)
     if cfg.n_boot > 0:
         low, high = bootstrap_lift_ci(va, vb, cfg.n_boot, cfg.alpha, cfg.seed)
-        method = f"Welch's t-test; CI: bootstrap ({cfg.n_boot} resamples, seed {cfg.seed})"
+        method = f"Welch's t-test over orders (taken as independent); CI: bootstrap ({cfg.n_boot} resamples, seed {cfg.seed})"
     else:
         low, high = float(w.diff_low / w.mean_a), float(w.diff_high / w.mean_a)
-        method = "Welch's t-test; CI: Welch difference / control mean"
+        method = "Welch's t-test over orders (taken as independent); CI: Welch difference / control mean"
     return MetricResult("aov", float(w.mean_a), float(w.mean_b), float(w.rel), low, high, float(w.p_value), method)
+
+
+def _per_customer(arm: ArmData) -> tuple[np.ndarray, np.ndarray]:
+    """(revenue, orders) per customer with at least one order."""
+    _, idx = np.unique(np.asarray(arm.order_users).astype(str), return_inverse=True)
+    return np.bincount(idx, weights=arm.order_values), np.bincount(idx).astype(np.float64)
+
+
+def _aov_by_customer(a: ArmData, b: ArmData, cfg: AnalysisConfig) -> MetricResult:
+    (ra, oa), (rb, ob) = _per_customer(a), _per_customer(b)
+    t = cluster_ratio_ztest(ra, oa, rb, ob, cfg.alpha)
+    if cfg.n_boot > 0:
+        low, high = bootstrap_ratio_lift_ci(ra, oa, rb, ob, cfg.n_boot, cfg.alpha, cfg.seed)
+        ci = f"customer bootstrap ({cfg.n_boot} resamples, seed {cfg.seed})"
+    else:
+        low, high, ci = float(t.rel_low), float(t.rel_high), "delta method, log ratio"
+    return MetricResult("aov", float(t.ratio_a), float(t.ratio_b), float(t.rel), low, high, float(t.p_value),
+                        f"delta-method z-test over customers; CI: {ci}")
 
 
 def _guardrail(result: MetricResult, higher_is_better: bool, tol: float) -> Guardrail:

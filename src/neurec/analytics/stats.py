@@ -226,19 +226,92 @@ def bootstrap_lift_ci(
     chunks of about `chunk_elems` indices so that large arms don't need n_boot x n memory at once.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(a) < 2 or len(b) < 2 or n_boot < 1:
+    return bootstrap_ratio_lift_ci(a, np.ones_like(a), b, np.ones_like(b), n_boot, alpha, rng, chunk_elems)
+
+
+def bootstrap_ratio_lift_ci(
+    num_a, den_a, num_b, den_b, n_boot: int = 2000, alpha: float = 0.05, rng: np.random.Generator | int | None = 0,
+    chunk_elems: int = 4_000_000,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of (sum num_b / sum den_b) / (sum num_a / sum den_a) - 1, resampling clusters.
+
+    One element per cluster (a customer: revenue and orders), resampled whole, so the correlation between one
+    customer's orders stays inside each resample. With den = 1 it is the CI of a ratio of means.
+    """
+    cols = {"a": (np.asarray(num_a, np.float64), np.asarray(den_a, np.float64)),
+            "b": (np.asarray(num_b, np.float64), np.asarray(den_b, np.float64))}
+    if min(len(cols["a"][0]), len(cols["b"][0])) < 2 or n_boot < 1:
         return (math.nan, math.nan)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    means = {}
-    for name, x in (("a", a), ("b", b)):
-        per_chunk = max(1, chunk_elems // len(x))
-        sizes = [min(per_chunk, n_boot - lo) for lo in range(0, n_boot, per_chunk)]
-        parts = [x[gen.integers(0, len(x), size=(k, len(x)))].mean(axis=1) for k in sizes]
-        means[name] = np.concatenate(parts)
+    ratios = {}
+    for name, (num, den) in cols.items():
+        per_chunk = max(1, chunk_elems // len(num))
+        parts = []
+        for lo in range(0, n_boot, per_chunk):
+            idx = gen.integers(0, len(num), size=(min(per_chunk, n_boot - lo), len(num)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                parts.append(num[idx].sum(axis=1) / den[idx].sum(axis=1))
+        ratios[name] = np.concatenate(parts)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lifts = means["b"] / means["a"] - 1
+        lifts = ratios["b"] / ratios["a"] - 1
     low, high = np.quantile(lifts, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class RatioTest:
+    """A ratio metric (sum of num / sum of den over clusters, e.g. AOV = revenue / orders over customers), B
+    against A, with the delta-method variance over clusters:
+
+        r = mean(x) / mean(y),  Var(r) ~ (Var(x) - 2 r Cov(x, y) + r^2 Var(y)) / (n mean(y)^2)
+
+    The unit of the variance is the cluster (the randomised customer), not the order: orders of one customer are
+    alike, and treating them as independent makes a per-order t-test reject too often.
+    """
+
+    ratio_a: np.ndarray
+    ratio_b: np.ndarray
+    rel: np.ndarray
+    rel_low: np.ndarray
+    rel_high: np.ndarray
+    z: np.ndarray
+    p_value: np.ndarray
+
+
+def ratio_stats(num, den) -> tuple[float, float, float, float, float, float]:
+    """(mean x, mean y, var x, var y, cov xy, n) over clusters: the inputs of `ratio_ztest_stats` for one arm."""
+    x, y = np.asarray(num, np.float64), np.asarray(den, np.float64)
+    n = len(x)
+    if n < 2:
+        return (math.nan,) * 5 + (float(n),)
+    cov = np.cov(x, y, ddof=1)
+    return float(x.mean()), float(y.mean()), float(cov[0, 0]), float(cov[1, 1]), float(cov[0, 1]), float(n)
+
+
+def ratio_ztest_stats(a: tuple, b: tuple, alpha: float = 0.05) -> RatioTest:
+    """From each arm's `ratio_stats` (each entry a scalar or an array, one element per test)."""
+    (mxa, mya, vxa, vya, ca, na), (mxb, myb, vxb, vyb, cb, nb) = (
+        [np.asarray(v, dtype=np.float64) for v in arm] for arm in (a, b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ra, rb = mxa / mya, mxb / myb
+        var_a = (vxa - 2 * ra * ca + ra**2 * vya) / (na * mya**2)
+        var_b = (vxb - 2 * rb * cb + rb**2 * vyb) / (nb * myb**2)
+        se = np.sqrt(var_a + var_b)
+        z = (rb - ra) / se
+        se_log = np.sqrt(var_a / ra**2 + var_b / rb**2)
+        log_ratio = np.log(rb / ra)
+    ok = np.isfinite(z) & (se > 0)
+    q = _z_two_sided(alpha)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rel_low, rel_high = np.exp(log_ratio - q * se_log) - 1, np.exp(log_ratio + q * se_log) - 1
+    return RatioTest(ratio_a=ra, ratio_b=rb, rel=_ratio(rb, ra) - 1, rel_low=np.where(ok, rel_low, np.nan),
+                     rel_high=np.where(ok, rel_high, np.nan), z=np.where(ok, z, np.nan),
+                     p_value=np.where(ok, 2 * norm_sf(np.abs(np.where(ok, z, 0.0))), np.nan))
+
+
+def cluster_ratio_ztest(num_a, den_a, num_b, den_b, alpha: float = 0.05) -> RatioTest:
+    """`ratio_ztest_stats` on per-cluster arrays (one element per customer: revenue, orders)."""
+    return ratio_ztest_stats(ratio_stats(num_a, den_a), ratio_stats(num_b, den_b), alpha)
 
 
 def sample_ratio_pvalue(n_a, n_b, share_b: float = 0.5) -> np.ndarray:

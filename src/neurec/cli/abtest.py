@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--treatment", help="treatment variant (default: every other variant)")
     p.add_argument("--experiment", help="experiment config (JSON/YAML): control and expected shares for the ratio check")
     p.add_argument("--primary", choices=("aov", "conversion"), default="aov", help="the metric the verdict is about")
-    p.add_argument("--unit", choices=("session", "user"), default="session", help="what conversion counts")
+    p.add_argument("--unit", choices=("user", "session"), default="user",
+                   help="what conversion counts: customers (default; what is randomised) or sessions")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--tolerance", type=float, default=0.0, help="relative harm a guardrail tolerates (0.02 = 2 %%)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the AOV CI (0: Welch CI)")
