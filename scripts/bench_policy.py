@@ -1,0 +1,300 @@
+"""Policy simulation benchmark: what recommendations earn in the shop simulator, and whether the A/B kit can be trusted.
+
+    .venv/bin/python scripts/bench_policy.py --json outputs/bench_policy.json      # trains a bundle first: ~2.5 min
+    .venv/bin/python scripts/bench_policy.py --bundle outputs/bench_policy/run/bundle --json outputs/bench_policy.json
+    .venv/bin/python scripts/bench_policy.py --quick                                # small shop, 200 tests: ~1 min
+
+Times are for two otherwise idle cores: training ~75 s, the replay ~15 s, the 400 A/A + A/B tests ~55 s.
+
+Without --bundle it trains the default model on the default simulated shop (the data `make demo` uses; tracking
+off, no baselines) under --work. With --bundle it reuses a trained bundle and re-creates its data from the run's
+config.yaml next to the bundle folder. The model, popularity and frequently-bought-together are fit on the training
+period; only the test period's sessions are replayed. The rules are the bundle's shipped rules, untouched.
+
+Part 1 replays every test-period session under five policies (none, popularity, FBT-only, neurec without rules,
+neurec with rules) and two oracles that read the ground truth (ceilings, not policies) with
+`neurec.analytics.policy_sim`: the customer's answers come from the simulator's ground truth, with common random
+numbers across policies. Part 2 runs A/A and A/B tests on freshly simulated shops
+(`neurec.analytics.policy_stats.simulate_ab`). Both print markdown tables; --json writes
+{policy: {aov, conversion, acceptance, margin_per_order, aov_lift_vs_none, aov_lift_vs_fbt, ... with _ci}},
+aa_false_positive_rate (customer conversion), power_predicted, power_observed, and the details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_OVERRIDES = ["tracking=none", "baselines=[]", "trainer.progress=false"]
+QUICK_OVERRIDES = ["data.simulator.n_customers=1500", "trainer.epochs=8"]
+NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only", "neurec_no_rules": "neurec without rules",
+         "neurec": "neurec with rules", "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (a ceiling)",
+         "oracle": "oracle, any item (a ceiling)"}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", type=Path, help="a trained bundle folder (default: train one under --work)")
+    p.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_policy", help="where a trained run goes")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--quick", action="store_true", help="a smaller shop, fewer epochs and 200 A/A + A/B tests")
+    p.add_argument("--reps", type=int, help="A/A tests, and as many A/B tests (default 400; --quick 200)")
+    p.add_argument("--lift", type=float, default=0.2, help="A/B: relative change of the simulator's buy rate (default 0.2)")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the intervals (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the replay's random numbers and the bootstrap")
+    args = p.parse_args()
+    args.reps = args.reps or (200 if args.quick else 400)
+    if args.reps < 1 or args.n_boot < 1 or args.lift <= -1:
+        p.error("--reps and --n-boot must be >= 1 and --lift > -1")
+    return args
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def compose_config(overrides: list[str], out: Path):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from neurec.cli.config import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True, overrides=[
+            *overrides, f"paths.root_dir={ROOT}", f"paths.output_dir={out}", f"hydra.runtime.output_dir={out}"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("hydra")  # composed outside a Hydra app: nothing may resolve ${hydra:...} later
+    return cfg
+
+
+def train(work: Path, quick: bool):
+    """One training run on the default simulated shop; returns (bundle folder, PreparedData)."""
+    from neurec.cli.config import run_config
+    from neurec.pipeline import run
+
+    overrides = TRAIN_OVERRIDES + (QUICK_OVERRIDES if quick else [])
+    out = work / ("run_quick" if quick else "run")
+    log(f"training a bundle in {out} ({' '.join(overrides)}) ...")
+    result = run(*run_config(compose_config(overrides, out)))
+    log(f"bundle: {result.bundle_dir}  (reuse it with --bundle)")
+    return Path(result.bundle_dir), result.data
+
+
+def data_of(bundle: Path):
+    """The bundle's own data, re-created from the run's config.yaml (the simulator is seeded)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from neurec.data.prepare import prepare
+
+    saved = bundle.parent / "config.yaml"
+    if not saved.is_file():
+        sys.exit(f"bench_policy: {saved} not found; pass a bundle inside its training run folder")
+    data_cfg = instantiate(OmegaConf.load(saved).data, _convert_="all")
+    if data_cfg.source != "simulator":
+        sys.exit("bench_policy: the bundle was not trained on the simulator; the replay needs its ground truth")
+    with tempfile.TemporaryDirectory() as tmp:
+        return prepare(data_cfg, Path(tmp))
+
+
+def policies(bundle: Path, data, truth, sessions):
+    from neurec.analytics.policies import (Fbt, NoRecs, Popularity, ScorerPolicy, TruthOracle, fbt_partners, neutral_rules,
+                                           popularity_ranking)
+    from neurec.analytics.policy_sim import SessionTruth
+    from neurec.models.baselines import FrequentlyBoughtTogether
+    from neurec.train.compare import train_view
+
+    ids = data.vocab.decode(range(len(data.vocab)))
+    empty = frozenset(i for i, it in truth.items.items() if not it.in_stock)
+    with_rules = ScorerPolicy.from_bundle(bundle, "neurec")
+    if with_rules.scorer.bundle.vocab.sha256() != data.vocab.sha256():
+        sys.exit("bench_policy: the re-created data's vocabulary differs from the bundle's; wrong config.yaml?")
+    return [NoRecs(), Popularity(popularity_ranking(data.train_purchase_counts, ids), empty),
+            Fbt(fbt_partners(FrequentlyBoughtTogether().fit(train_view(data)), ids), empty),
+            ScorerPolicy.from_bundle(bundle, "neurec_no_rules", neutral_rules(with_rules.scorer.bundle.rules)), with_rules,
+            TruthOracle(sessions, SessionTruth(truth), alternatives=False, name="oracle_upsell_cross_sell"),
+            TruthOracle(sessions, SessionTruth(truth))]
+
+
+class ProductPages:
+    """A policy that shows nothing and keeps the product-page slots it is asked about."""
+
+    name = "product_pages"
+
+    def __init__(self):
+        self.slots = []
+
+    def recommend(self, slots, k: int) -> list[list[str]]:
+        self.slots += [s for s in slots if s.placement == "product_page"]
+        return [[] for _ in slots]
+
+
+def upsell_fate(policy, sessions, events, truth, k: int = 4) -> dict[str, list[float]]:
+    """What the shipped rules do with the one-tier-up upgrade of each order's main item on its product page, with
+    the ground truth's probability that the customer switches to it if it is shown: explains the upsell counts."""
+    from neurec.analytics.policy_sim import SessionTruth, replay
+
+    pages, model = ProductPages(), SessionTruth(truth)
+    replay(pages, sessions, events, truth)
+    ladder = {(it.line, it.tier): i for i, it in truth.items.items() if it.main}
+    fate: dict[str, list[float]] = {}
+    for slot in pages.slots:
+        s, anchor = sessions[slot.session], truth.items.get(slot.anchor)
+        up = ladder.get((anchor.line, anchor.tier + 1)) if anchor is not None and anchor.main else None
+        if s.main is None or up is None:
+            continue
+        prepared = policy.scorer.prepare({**policy.request(slot, k), "explain": True})
+        response = policy.scorer.score_batch([prepared])[0]
+        dropped = {d["item_id"]: d["reason"] for d in response["dropped"]}
+        if up in [x["item_id"] for x in response["items"]]:
+            reason = "shown"
+        elif up not in prepared.candidates:
+            reason = "not generated (outside the upsell band)"
+        else:
+            reason = dropped.get(up, "kept, ranked below the top k")
+        added = model.added_weight(s, model.opening_state(s, slot.anchor), up)
+        fate.setdefault(reason, []).append(added / (1.0 + added))
+    return fate
+
+
+def fate_markdown(fate: dict[str, list[float]]) -> str:
+    lines = ["| what the rules did with the upgrade | offers | mean truth p if shown |", "|---|---:|---:|"]
+    for reason, p in sorted(fate.items(), key=lambda kv: -len(kv[1])):
+        lines.append(f"| {reason} | {len(p):,} | {pct(float(np.mean(p)), False)} |")
+    return "\n".join(lines)
+
+
+def pct(x: float, signed: bool = True) -> str:
+    return "n/a" if not math.isfinite(x) else (f"{100 * x:+.1f} %" if signed else f"{100 * x:.1f} %")
+
+
+def span(ci, signed: bool = True) -> str:
+    return f"[{pct(ci[0], signed)}, {pct(ci[1], signed)}]"
+
+
+def policy_markdown(table: dict) -> str:
+    lines = ["| policy | conversion [95 % CI] | AOV € [95 % CI] | margin / order € | acceptance (in orders) "
+             "| incremental acceptance | attach rate | AOV vs none [95 % CI] | AOV vs FBT [95 % CI] |",
+             "|---|---|---|---:|---|---:|---:|---|---|"]
+    for name, f in table.items():
+        aov = f"{f['aov']:.2f} [{f['aov_ci'][0]:.2f}, {f['aov_ci'][1]:.2f}]"
+        lines.append(
+            f"| {NAMES.get(name, name)} | {pct(f['conversion'], False)} {span(f['conversion_ci'], False)} | {aov} | "
+            f"{f['margin_per_order']:.2f} | {pct(f['acceptance'], False)} ({pct(f['acceptance_in_orders'], False)}) | "
+            f"{pct(f['acceptance_incremental'], False)} | "
+            f"{pct(f['attach_rate'], False)} | {pct(f['aov_lift_vs_none'])} {span(f['aov_lift_vs_none_ci'])} | "
+            f"{pct(f['aov_lift_vs_fbt'])} {span(f['aov_lift_vs_fbt_ci'])} |")
+    return "\n".join(lines)
+
+
+def offers_markdown(rows: dict[str, list[dict]]) -> str:
+    lines = ["| policy | placement | kind | impressions | acceptance | incremental | mean truth p |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for name, part in rows.items():
+        for r in part:
+            lines.append(f"| {NAMES.get(name, name)} | {r['placement']} | {r['kind']} | {r['impressions']:,} | "
+                         f"{pct(r['acceptance'], False)} | {pct(r['acceptance_incremental'], False)} | "
+                         f"{pct(r['mean_truth_p'], False)} |")
+    return "\n".join(lines)
+
+
+def ab_markdown(ab) -> str:
+    se = ab.se
+    lines = [f"{ab.reps} simulated shops (seeded), each split by `assign_variant` with its own salt; alpha {ab.alpha:g}.",
+             "", "| check | expected | observed (± binomial SE) |", "|---|---:|---:|"]
+    for test, share in ab.false_positive.items():
+        lines.append(f"| A/A false positives, {test.replace('_', ' ')} | {pct(ab.alpha, False)} | "
+                     f"{pct(share, False)} ± {pct(se(share), False)} |")
+    lines.append(f"| A/B power, customer conversion {pct(ab.rates[0], False)} → {pct(ab.rates[1], False)} "
+                 f"(buy rate × {1 + ab.lift:g}), {ab.n_per_arm[0]:,.0f} / {ab.n_per_arm[1]:,.0f} customers per arm "
+                 f"| {ab.power_predicted:.3f} (planner) | {ab.power_observed:.3f} ± {se(ab.power_observed):.3f} |")
+    return "\n".join(lines)
+
+
+def targets(table: dict, ab) -> list[tuple[str, str, bool]]:
+    n, fbt = table["neurec"], table.get("fbt")
+    conv_low = n["conversion_diff_vs_none_ci"][1] >= 0  # the CI of the difference reaches 0 or above
+    fpr = ab.false_positive["conversion_customer"]
+    return [
+        ("neurec with rules: AOV ≥ +15 % over none", pct(n["aov_lift_vs_none"]), n["aov_lift_vs_none"] >= 0.15),
+        ("neurec with rules: AOV ≥ +5 % over FBT only", pct(n["aov_lift_vs_fbt"]) if fbt else "n/a",
+         bool(fbt) and n["aov_lift_vs_fbt"] >= 0.05),
+        ("conversion not lower than none (CI of the difference)", span(n["conversion_diff_vs_none_ci"]), conv_low),
+        ("acceptance within 15–30 %", pct(n["acceptance"], False), 0.15 <= n["acceptance"] <= 0.30),
+        ("A/A false-positive rate within 3–7 % (customer conversion)", pct(fpr, False), 0.03 <= fpr <= 0.07),
+        ("A/A false-positive rate within 3–7 % (AOV over customers, the kit's default)",
+         pct(ab.false_positive["aov_customer"], False), 0.03 <= ab.false_positive["aov_customer"] <= 0.07),
+        ("observed power within ±0.05 of planned", f"{ab.power_observed:.3f} vs {ab.power_predicted:.3f}",
+         abs(ab.power_observed - ab.power_predicted) <= 0.05),
+    ]
+
+
+def main() -> None:
+    args = parse_args()
+    from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in, simulator_truth
+    from neurec.analytics.policy_stats import AbSimConfig, by_offer, policy_table, simulate_ab
+
+    t0 = time.perf_counter()
+    bundle, data = (args.bundle, data_of(args.bundle)) if args.bundle else train(args.work, args.quick)
+    sim_cfg = _simulator_config(bundle)
+    truth = simulator_truth(sim_cfg)
+    sessions = sessions_in(data.events, data.boundaries.test_start, truth)
+    log(f"replaying {len(sessions):,} test-period sessions ({sum(bool(s.bought) for s in sessions):,} with an order) ...")
+    outcomes = []
+    pols = policies(bundle, data, truth, sessions)
+    for policy in pols:
+        t = time.perf_counter()
+        outcomes.append(replay(policy, sessions, data.events, truth, ReplayConfig(seed=args.seed)))
+        log(f"  {policy.name}: {time.perf_counter() - t:.1f}s")
+    table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed)
+    fate = upsell_fate(next(p for p in pols if p.name == "neurec"), sessions, data.events, truth)
+    offers = {o.policy: by_offer(o) for o in outcomes}
+    log(f"A/A and A/B tests on {args.reps} simulated shops ...")
+    ab = simulate_ab(sim_cfg, AbSimConfig(reps=args.reps, lift=args.lift),
+                     progress=lambda r: r % 50 == 0 and log(f"  {r} / {args.reps}"))
+    report(args, table, offers, fate, ab, len(sessions), time.perf_counter() - t0)
+
+
+def _simulator_config(bundle: Path):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    return instantiate(OmegaConf.load(bundle.parent / "config.yaml").data.simulator)
+
+
+def report(args, table: dict, offers: dict, fate: dict, ab, n_sessions: int, seconds: float) -> None:
+    print(f"## Policies on {n_sessions:,} test-period sessions (ground truth: the simulator; common random numbers)\n")
+    print(policy_markdown(table))
+    print("\n## Acceptance by placement and kind\n")
+    print(offers_markdown(offers))
+    print("\n## neurec with rules: the one-tier-up upgrade on the product page of each order's main item\n")
+    print(fate_markdown(fate))
+    print("\n## The A/B kit on simulated traffic\n")
+    print(ab_markdown(ab))
+    print("\n## Targets\n\n| target | measured | met |\n|---|---|---|")
+    for name, value, ok in targets(table, ab):
+        print(f"| {name} | {value} | {'yes' if ok else 'no'} |")
+    print(f"\n{seconds:.0f} s in all")
+    if args.json:
+        out: dict = {name: {**f, "by_offer": offers[name]} for name, f in table.items()}
+        out.update(aa_false_positive_rate=ab.false_positive["conversion_customer"], power_predicted=ab.power_predicted,
+                   power_observed=ab.power_observed)
+        out["ab_details"] = {"false_positive_by_test": ab.false_positive, "power_observed_se": ab.se(ab.power_observed),
+                             "reps": ab.reps, "buy_rate_lift": ab.lift, "customer_conversion": list(ab.rates),
+                             "customers_per_arm": list(ab.n_per_arm), "seconds": seconds}
+        out["neurec_upsell_fate"] = {why: {"offers": len(p), "mean_truth_p": float(np.mean(p))} for why, p in fate.items()}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=float) + "\n")
+        log(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The recommendation policies a policy simulation compares, behind one small interface.
+
+A policy sees a `Slot` (one placement in one replayed session: the customer's history so far, the item on the page,
+the cart) and returns up to k item ids. What the customer then does is decided by `neurec.analytics.policy_sim`,
+from the simulator's ground truth, never from the policy's own scores.
+
+The policies:
+
+- `NoRecs`: shows nothing; the baseline every lift is measured against.
+- `Popularity`: the training period's best sellers, the same list for everyone.
+- `Fbt`: "frequently bought together": items with the best co-purchase lift with the page's item or a cart item,
+  from training-period baskets; nothing when no such pair was seen (no popularity fallback: FBT only).
+- `ScorerPolicy`: the neurec bundle through `neurec.serving.Scorer`, with its shipped rules, or with the rules
+  neutralised by `neutral_rules` (neurec without rules).
+- `TruthOracle`: reads the ground truth itself; a ceiling to measure the others against, not a policy a shop has.
+
+Every policy but the scorer with rules gets the same minimal hygiene, so it never wastes a slot on something no
+shop would show: not the item on the page, nothing already in the cart, nothing out of stock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from neurec.schema import EventType
+from neurec.serving.rules_config import PLACEMENTS, RulesConfig
+
+_LABELS = {int(e): e.label for e in EventType if e is not EventType.PAD}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One placement in one session, as a policy sees it. History arrays are oldest first."""
+
+    session: int  # position of the session in the replay
+    user_id: str
+    placement: str  # product_page | cart | checkout
+    anchor: str | None
+    cart: tuple[str, ...]
+    hist_items: np.ndarray  # (L,) item ids (str)
+    hist_types: np.ndarray  # (L,) EventType codes
+    hist_ts: np.ndarray  # (L,) unix seconds
+    now: float
+
+
+class RecPolicy(Protocol):
+    name: str
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        """Up to k item ids per slot, best first."""
+        ...
+
+
+def _excluded(slot: Slot, out_of_stock: frozenset[str]) -> set[str]:
+    return {*slot.cart, *([slot.anchor] if slot.anchor is not None else []), *out_of_stock}
+
+
+@dataclass(frozen=True)
+class NoRecs:
+    name: str = "none"
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        return [[] for _ in slots]
+
+
+@dataclass(frozen=True)
+class Popularity:
+    ranked: tuple[str, ...]  # best seller first; k + a few spares are enough
+    out_of_stock: frozenset[str] = frozenset()
+    name: str = "popularity"
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        out = []
+        for slot in slots:
+            skip = _excluded(slot, self.out_of_stock)
+            out.append([i for i in self.ranked if i not in skip][:k])
+        return out
+
+
+@dataclass(frozen=True)
+class Fbt:
+    partners: Mapping[str, Mapping[str, float]]  # item -> partner -> lift, training period only
+    out_of_stock: frozenset[str] = frozenset()
+    name: str = "fbt"
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        out = []
+        for slot in slots:
+            skip = _excluded(slot, self.out_of_stock)
+            best: dict[str, float] = {}
+            for anchor in ([slot.anchor] if slot.anchor is not None else []) + list(slot.cart):
+                for item, lift in self.partners.get(anchor, {}).items():
+                    if item not in skip and lift > best.get(item, -np.inf):  # best anchor wins, as in the baseline
+                        best[item] = lift
+            out.append(sorted(best, key=lambda i: (-best[i], i))[:k])  # id breaks ties: deterministic
+        return out
+
+
+def popularity_ranking(counts: np.ndarray, ids: Sequence[str | None], top: int = 50) -> tuple[str, ...]:
+    """Item ids by training-period purchase decisions, most first (ties by id); `ids[j]` names model id j."""
+    sold = [j for j in range(len(counts)) if counts[j] > 0 and ids[j] is not None]
+    order = sorted(sold, key=lambda j: (-counts[j], ids[j]))
+    return tuple(str(ids[j]) for j in order[:top])
+
+
+def fbt_partners(fbt, ids: Sequence[str | None]) -> dict[str, dict[str, float]]:
+    """Partner lifts per item from a fitted `models.baselines.FrequentlyBoughtTogether`.
+
+    Its `score` adds a popularity tie-break below the smallest lift gap; scoring an empty history gives exactly that
+    term, so subtracting it leaves the lift of each pair the baseline kept (0 where there is none)."""
+    known = np.array([j for j, i in enumerate(ids) if i is not None and j >= 2], dtype=np.int64)
+    tie = fbt.score(np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64))[0]
+    lift = fbt.score(known[:, None], np.full((len(known), 1), int(EventType.PURCHASE))) - tie  # (n, n_items)
+    out: dict[str, dict[str, float]] = {}
+    for row, j in enumerate(known.tolist()):
+        hit = np.flatnonzero(lift[row] > 1e-12)
+        if hit.size:
+            out[str(ids[j])] = {str(ids[c]): float(lift[row, c]) for c in hit.tolist() if ids[c] is not None}
+    return out
+
+
+def neutral_rules(rules: RulesConfig) -> RulesConfig:
+    """The shipped rules with every business rule off: ranked by calibrated probability alone.
+
+    Kept: the top_k, out-of-stock and in-cart drops (physically necessary; the anchor is never offered either, which
+    the scorer always enforces), and the upsell band, because it decides which upgrades are generated as candidates:
+    "without rules" ranks the same generated candidates. Off: the probability threshold, margin weight, placement
+    preference, low-stock and strategic factors, the category cap, the free-shipping boost, the checkout price cap,
+    and the already-bought and declined drops."""
+    return replace(
+        rules, min_probability=0.0, margin_weight=0.0, drop_declined=False, drop_already_bought=False,
+        checkout_price_cap=None, placement_preference=tuple((p, None) for p in PLACEMENTS), placement_boost=1.0,
+        low_stock_threshold=None, strategic_boost=1.0, max_per_category=None, free_shipping_threshold=None,
+    )
+
+
+class ScorerPolicy:
+    """A neurec bundle as a policy: one Scorer request per slot, scored in batches (one onnxruntime call each)."""
+
+    def __init__(self, scorer, name: str, batch: int = 128):
+        self.scorer, self.name, self.batch = scorer, name, batch
+        self.max_history = int(scorer.bundle.max_history)
+
+    @classmethod
+    def from_bundle(cls, path, name: str, rules: RulesConfig | None = None) -> "ScorerPolicy":
+        """`rules`: None keeps the bundle's own rules (rules.json); else they replace them."""
+        from neurec.serving.bundle import open_bundle
+        from neurec.serving.scorer import Scorer
+
+        bundle, session = open_bundle(path, threads=1)
+        if rules is not None:
+            bundle = replace(bundle, rules=rules)
+        return cls(Scorer(bundle, session), name)
+
+    def request(self, slot: Slot, k: int) -> dict:
+        lo = max(0, len(slot.hist_items) - self.max_history)  # the model reads no further back; parsing is the cost
+        history = [{"item_id": str(i), "event_type": _LABELS[int(t)], "timestamp": float(ts)}
+                   for i, t, ts in zip(slot.hist_items[lo:], slot.hist_types[lo:], slot.hist_ts[lo:])]
+        return {"history": history, "placement": slot.placement, "anchor": slot.anchor, "cart": list(slot.cart),
+                "k": k, "now": slot.now}
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        out: list[list[str]] = []
+        for lo in range(0, len(slots), self.batch):
+            responses = self.scorer.recommend_batch([self.request(s, k) for s in slots[lo : lo + self.batch]])
+            out += [[item["item_id"] for item in r["items"]] for r in responses]
+        return out
+
+
+class TruthOracle:
+    """Not a shop's policy: it reads the simulator's ground truth (a `policy_sim.SessionTruth`) and shows the k
+    items with the highest expected gain in order value, one placement at a time, from the session's opening
+    state, never showing a complement twice in a session (a refused one stays refused). Its AOV is a ceiling: what a
+    policy that knew every customer's odds could earn in this simulator. Use one instance per replay.
+    `alternatives=False` keeps it to upsells (higher tiers of the anchor's line) and cross-sells, the kinds the
+    shipped rules allow; True also lets it show other main items of the category (pricier rival lines)."""
+
+    def __init__(self, sessions: Sequence, truth, alternatives: bool = True, name: str = "oracle"):
+        self.sessions, self.truth, self.alternatives, self.name = sessions, truth, alternatives, name
+        self._tried: dict[int, set[str]] = {}  # complements shown per session: shown again, they never sell
+        self._mains: dict[str, list[str]] = {}  # category -> main items
+        self._comps: dict[str, list[str]] = {}  # line -> complements
+        for i, it in truth.t.items.items():
+            (self._mains.setdefault(it.category, []) if it.main else self._comps.setdefault(it.line, [])).append(i)
+
+    def gain(self, s, anchor: str | None, item: str) -> float:
+        """Expected order value added by showing `item` alone: a switch to it, or it added to the order."""
+        st, items = self.truth.opening_state(s, anchor), self.truth.t.items
+        added = self.truth.added_weight(s, st, item)
+        if added > 0:
+            return added / (1.0 + added) * (items[item].price - items[anchor].price) if anchor in items else 0.0
+        return self.truth.cross_sell_p(s, st, item) * items[item].price
+
+    def _pool(self, s, slot: Slot) -> list[str]:
+        items, ref = self.truth.t.items, self.truth.t.items.get(slot.anchor)
+        mains = self._mains.get(s.main.category, []) if s.main is not None else []
+        if not self.alternatives:
+            mains = [x for x in mains if ref is not None and items[x].line == ref.line and items[x].tier > ref.tier]
+        lines = self.truth.lines([*s.bought, *([slot.anchor] if slot.anchor else [])])
+        tried = self._tried.get(slot.session, set())
+        pool = mains + [c for line in sorted(lines) for c in self._comps.get(line, []) if c not in tried]
+        return [x for x in pool if x not in slot.cart and x != slot.anchor]
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        out = []
+        for slot in slots:
+            s = self.sessions[slot.session]
+            # The oracle knows who will order; nobody else can be moved.
+            gains = {x: self.gain(s, slot.anchor, x) for x in self._pool(s, slot)} if s.bought else {}
+            out.append(sorted((x for x in gains if gains[x] > 0), key=lambda x: (-gains[x], x))[:k])
+            self._tried.setdefault(slot.session, set()).update(x for x in out[-1] if not self.truth.t.items[x].main)
+        return out

@@ -1,0 +1,203 @@
+"""The policy simulation: replay mechanics on a hand-made session whose odds are worked out by hand, the same
+checks on a tiny simulated shop, the figures' intervals, and the A/A machinery on a few simulated shops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurec.analytics.planning import sample_size_proportions
+from neurec.analytics.policies import Fbt, NoRecs, Popularity, Slot, TruthOracle, neutral_rules
+from neurec.analytics.policy_sim import (
+    KINDS,
+    Item,
+    ReplayConfig,
+    SessionTruth,
+    ShopTruth,
+    replay,
+    sessions_in,
+    simulator_truth,
+)
+from neurec.analytics.policy_stats import AbSimConfig, planned_power, policy_table, simulate_ab, wilson
+from neurec.data.config import DataConfig
+from neurec.data.prepare import load
+from neurec.data.simulate import SimulatorConfig
+from neurec.schema import EventType
+from neurec.serving.rules_config import RulesConfig
+
+V, C, B = int(EventType.VIEW), int(EventType.ADD_TO_CART), int(EventType.PURCHASE)
+
+
+@dataclass(frozen=True)
+class Shows:
+    """A hand-made policy: the same items at the listed placements."""
+
+    items: tuple[str, ...]
+    placements: tuple[str, ...] = ("product_page",)
+    name: str = "shows"
+
+    def recommend(self, slots, k):
+        return [list(self.items[:k]) if s.placement in self.placements else [] for s in slots]
+
+
+def hand_shop(n_sessions: int = 1) -> tuple[ShopTruth, pd.DataFrame]:
+    """Line L in three tiers (m1 < m2 < m3), its complements a1 (attract 1) and a2 (attract 3), a2 out of stock
+    only in name (a3 is the out-of-stock one), and an unrelated x. Each session: views m1 twice, carts and buys it.
+    Its odds: m1 0.6, m2 0.3, m3 0.1, so one more view adds 0.6/2.2, 0.3/0.2 = 1.5 and 0.1/0.2 = 0.5."""
+    items = {"m1": Item(True, "L", 1, "c", True, 0.0, 100.0, 20.0), "m2": Item(True, "L", 2, "c", True, 0.0, 130.0, 30.0),
+             "m3": Item(True, "L", 3, "c", True, 0.0, 170.0, 40.0), "a1": Item(False, "L", 1, "c", True, 1.0, 10.0, 5.0),
+             "a2": Item(False, "L", 1, "c", True, 3.0, 12.0, 6.0), "a3": Item(False, "L", 1, "c", False, 4.0, 9.0, 4.0),
+             "x": Item(False, "Z", 1, "d", True, 1.0, 8.0, 3.0)}
+    rows, odds = [], {}
+    for s in range(n_sessions):
+        user, t = f"u{s}", 1000.0 * s
+        rows += [(user, str(100 + s), "m1", V, t), (user, str(100 + s), "m1", V, t + 1),
+                 (user, str(100 + s), "m1", C, t + 2), (user, str(100 + s), "m1", B, t + 3)]
+        odds[(user, t + 3)] = {"m1": 0.6, "m2": 0.3, "m3": 0.1}
+    events = pd.DataFrame(rows, columns=["user_id", "session_id", "item_id", "event_type", "ts"])
+    users = [f"u{s}" for s in range(n_sessions)]
+    # a3 is out of stock; comp_total still counts it: the customer's choice among the line's complements is the
+    # simulator's, whatever the shop has on the shelf.
+    return ShopTruth(items, dict.fromkeys(users, 0.5), dict.fromkeys(users, 0.5), odds), events
+
+
+def run(policy, n_sessions: int = 400, seed: int = 0):
+    truth, events = hand_shop(n_sessions)
+    return replay(policy, sessions_in(events, 0.0, truth), events, truth, ReplayConfig(seed=seed)), truth
+
+
+def test_none_keeps_the_logged_orders_and_shows_nothing():
+    out, _ = run(NoRecs(), 5)
+    assert out.value.tolist() == [100.0] * 5 and out.margin.tolist() == [20.0] * 5 and out.converted.all()
+    assert len(out.imp_session) == 0
+    table = policy_table([out], n_boot=50)
+    assert table["none"]["acceptance"] == 0.0 and table["none"]["aov_lift_vs_none"] == 0.0
+
+
+def test_an_accepted_upsell_replaces_the_anchor_with_the_truths_probability():
+    out, _ = run(Shows(("m2",)))
+    assert np.allclose(out.imp_p, 1.5 / 2.5)  # one more view of m2: weight 1 + 1.5, of which m2's share 1.5
+    switched = out.imp_incremental
+    assert set(out.value[switched]) == {130.0} and set(out.value[~switched]) == {100.0}  # replaced, never added
+    assert abs(switched.mean() - 0.6) < 3 * np.sqrt(0.6 * 0.4 / 400)
+    assert (out.imp_kind == KINDS.index("upsell")).all() and (out.imp_attributed == switched).all()
+
+
+def test_an_accepted_cross_sell_is_added_with_the_truths_probability():
+    out, _ = run(Shows(("a1", "x", "a3"), placements=("checkout",)))
+    p = 0.5 * 1.0 / (1.0 + 3.0 + 4.0)  # cross-sell rate x a1's share of the line's attractiveness
+    a1, x, a3 = (out.imp_p[i::3] for i in range(3))
+    assert np.allclose(a1, p) and (x == 0).all() and (a3 == 0).all()  # unrelated, out of stock: never
+    took = out.imp_incremental[0::3]
+    assert set(out.value[took]) == {110.0} and set(out.value[~took]) == {100.0}
+    assert abs(took.mean() - p) < 3 * np.sqrt(p * (1 - p) / 400)
+    assert [KINDS[k] for k in out.imp_kind[:3]] == ["cross_sell", "other", "cross_sell"]
+
+
+def test_common_random_numbers_give_identical_policies_identical_results():
+    first, _ = run(Shows(("m2", "m3", "a1", "a2"), ("product_page", "cart", "checkout"), name="p"))
+    again, _ = run(Shows(("a2", "m3", "a1", "m2"), ("product_page", "cart", "checkout"), name="q"))  # other order
+    assert np.array_equal(first.value, again.value) and np.array_equal(first.margin, again.margin)
+    assert first.imp_incremental.sum() == again.imp_incremental.sum() > 0
+    other_seed, _ = run(Shows(("m2", "m3", "a1", "a2"), ("product_page", "cart", "checkout")), seed=1)
+    assert not np.array_equal(first.value, other_seed.value)
+
+
+def test_a_shown_item_is_one_more_view_at_every_placement():
+    out, _ = run(Shows(("m3",), ("product_page", "cart")), n_sessions=1)
+    # Product page: weight 1 + 0.5. Cart: m3 again adds 0.5 to the 1.5 (whether or not the customer switched).
+    assert np.allclose(out.imp_p, [0.5 / 1.5, 0.5 / 2.0])
+
+
+def test_the_oracle_ranks_by_expected_gain_under_the_truth():
+    truth, events = hand_shop(1)
+    sessions = sessions_in(events, 0.0, truth)
+    oracle = TruthOracle(sessions, SessionTruth(truth))
+    slot = Slot(0, "u0", "product_page", "m1", (), np.array([]), np.array([]), np.array([]), 0.0)
+    # m2: 1.5 / 2.5 x 30 = 18; m3: 0.5 / 1.5 x 70 = 23.3; a2: 0.5 x 3/8 x 12 = 2.25; a1: 0.5 x 1/8 x 10 = 0.625
+    assert oracle.recommend([slot], 4) == [["m3", "m2", "a2", "a1"]]
+    assert oracle.gain(sessions[0], "m1", "m3") == pytest.approx(0.5 / 1.5 * 70)
+    out = replay(oracle, sessions, events, truth)
+    assert out.value[0] >= 100.0
+
+
+def tiny_shop():
+    cfg = SimulatorConfig(n_customers=300, days=30, n_categories=3, lines_per_category=3, seed=7)
+    events = load(DataConfig(simulator=cfg)).events
+    truth = simulator_truth(cfg)
+    start = float(np.quantile(events["ts"], 0.7))
+    return truth, events, sessions_in(events, start, truth)
+
+
+class TierUpAndComplements:
+    name = "tier_up"
+
+    def __init__(self, truth: ShopTruth):
+        self.items = truth.items
+
+    def recommend(self, slots: list[Slot], k: int) -> list[list[str]]:
+        out = []
+        for s in slots:
+            a = self.items.get(s.anchor)
+            up = (lambda it: a is not None and a.main and it.main and it.line == a.line and it.tier == a.tier + 1)  # noqa: E731
+            ups = [i for i, it in self.items.items() if up(it)]
+            comps = [i for i, it in self.items.items() if a and not it.main and it.line == a.line and i not in s.cart]
+            out.append((ups + sorted(comps))[:k])
+        return out
+
+
+def test_replay_on_a_simulated_shop():
+    truth, events, sessions = tiny_shop()
+    assert sum(s.main is not None for s in sessions) > 10
+    none = replay(NoRecs(), sessions, events, truth)
+    logged = np.array([sum(truth.items[i].price for i in s.bought) for s in sessions])
+    assert np.allclose(none.value, logged) and none.converted.tolist() == [bool(s.bought) for s in sessions]
+    a = replay(TierUpAndComplements(truth), sessions, events, truth)
+    b = replay(TierUpAndComplements(truth), sessions, events, truth)
+    assert np.array_equal(a.value, b.value) and a.imp_incremental.any()
+    assert np.array_equal(a.converted, none.converted)  # the simulator's buy decision ignores what is shown
+    assert not a.imp_incremental[~none.converted[a.imp_session]].any()
+    assert ((a.imp_p >= 0) & (a.imp_p <= 1)).all() and (a.value >= 0).all()
+    table = policy_table([none, a], fbt="none", n_boot=200)
+    lift = table["tier_up"]
+    low, high = lift["aov_lift_vs_none_ci"]
+    assert 0 < lift["aov_lift_vs_none"] and low <= lift["aov_lift_vs_none"] <= high
+    assert lift["conversion_diff_vs_none_ci"] == (0.0, 0.0)
+
+
+def test_baseline_policies_keep_the_minimal_hygiene():
+    slot = Slot(0, "u", "cart", "a", ("b",), np.array([]), np.array([]), np.array([]), 0.0)
+    pop = Popularity(("a", "b", "c", "d", "e"), frozenset({"c"}))
+    assert pop.recommend([slot], 2) == [["d", "e"]]
+    fbt = Fbt({"a": {"b": 3.0, "c": 2.0, "d": 1.5}, "b": {"e": 2.5, "d": 4.0}}, frozenset({"c"}))
+    assert fbt.recommend([slot], 4) == [["d", "e"]]  # best lift from any anchor; no anchor, cart or empty shelf
+
+
+def test_neutral_rules_switch_off_the_business_rules_only():
+    rules = RulesConfig(min_probability=0.02, margin_weight=0.5, max_per_category=3, free_shipping_threshold=50.0)
+    off = neutral_rules(rules)
+    assert off.min_probability == 0 and off.margin_weight == 0 and off.max_per_category is None
+    assert off.free_shipping_threshold is None and off.checkout_price_cap is None and off.placement_boost == 1.0
+    assert off.top_k == rules.top_k and off.drop_out_of_stock and off.drop_in_cart and off.upsell_band == rules.upsell_band
+
+
+def test_wilson_and_planned_power():
+    low, high = wilson(20, 100)
+    assert low == pytest.approx(0.1334, abs=1e-3) and high == pytest.approx(0.2888, abs=1e-3)
+    n_a, _ = sample_size_proportions(0.2, 0.03, power=0.8)
+    assert planned_power(0.2, 0.23, n_a) == pytest.approx(0.8, abs=0.002)
+
+
+def test_aa_and_ab_machinery_is_seeded_and_sane():
+    cfg = AbSimConfig(reps=12, lift=0.5, n_customers=200, days=14)
+    base = SimulatorConfig(n_categories=3, lines_per_category=3)
+    first, again = simulate_ab(base, cfg), simulate_ab(base, cfg)
+    assert first == again
+    assert set(first.false_positive) == {"conversion_customer", "conversion_session", "aov_order", "revenue_customer",
+                                         "aov_customer"}
+    assert all(0 <= v <= 0.5 for v in first.false_positive.values())
+    assert first.rates[1] > first.rates[0] and 0 < first.power_predicted < 1 and 0 <= first.power_observed <= 1
+    assert abs(sum(first.n_per_arm) / 2 - 100) < 40  # about half of the visiting customers in each arm
