@@ -21,11 +21,11 @@ from neurec.errors import ConfigError
 from neurec.export.bundle import write_bundle
 from neurec.export.onnx import check_parity, export_onnx
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
+from neurec.provenance import provenance, provenance_tags
 from neurec.train import plots
 from neurec.train.calibration import Calibration
 from neurec.train.compare import TestReport, compare_on_test
 from neurec.train.evaluate import fit_calibration
-from neurec.provenance import provenance, provenance_tags
 from neurec.train.loop import FitResult, TrainerConfig, fit, save_atomic
 from neurec.train.optim import OptimConfig
 from neurec.train.tracking import TrackingConfig, check_reachable, log_figure, make_tracker
