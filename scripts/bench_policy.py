@@ -254,7 +254,7 @@ def main() -> None:
         t = time.perf_counter()
         outcomes.append(replay(policy, sessions, data.events, truth, ReplayConfig(seed=args.seed)))
         log(f"  {policy.name}: {time.perf_counter() - t:.1f}s")
-    table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed)
+    table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed, customers=[x.user_id for x in sessions])
     fate = upsell_fate(next(p for p in pols if p.name == "neurec"), sessions, data.events, truth)
     offers = {o.policy: by_offer(o) for o in outcomes}
     log(f"A/A and A/B tests on {args.reps} simulated shops ...")

@@ -166,6 +166,20 @@ def test_replay_on_a_simulated_shop():
     low, high = lift["aov_lift_vs_none_ci"]
     assert 0 < lift["aov_lift_vs_none"] and low <= lift["aov_lift_vs_none"] <= high
     assert lift["conversion_diff_vs_none_ci"] == (0.0, 0.0)
+    # Resampling customers: one customer's sessions are drawn together; point figures do not change.
+    by_customer = policy_table([none, a], fbt="none", n_boot=200, customers=[x.user_id for x in sessions])["tier_up"]
+    assert by_customer["aov_lift_vs_none"] == lift["aov_lift_vs_none"]
+    lo, hi = by_customer["aov_lift_vs_none_ci"]
+    assert lo <= by_customer["aov_lift_vs_none"] <= hi
+
+
+def test_customer_bootstrap_draws_a_customers_sessions_together():
+    from neurec.analytics.policy_stats import _bootstrap_weights
+
+    w = _bootstrap_weights(5, 300, 0, ["u1", "u1", "u2", "u3", "u3"])
+    assert w.shape == (300, 5)
+    assert np.array_equal(w[:, 0], w[:, 1]) and np.array_equal(w[:, 3], w[:, 4])
+    assert np.all(w[:, [0, 2, 3]].sum(axis=1) == 3)  # three customers drawn per resample
 
 
 def test_baseline_policies_keep_the_minimal_hygiene():

@@ -9,8 +9,9 @@ Policy figures (from `policy_sim.replay` outcomes over the same sessions):
   simulator's customers can take anything in); incremental acceptance counts only the purchases the offer
   caused; attach rate = orders with a credited impression / orders.
 
-Their intervals come from one bootstrap over sessions shared by every policy: the replay uses common random
-numbers, so the policies' outcomes are paired per session and the lift's interval must keep that pairing.
+Their intervals come from one bootstrap shared by every policy (over customers with all their sessions, when the
+caller passes them; else over sessions): the replay uses common random numbers, so the policies' outcomes are
+paired per session and the lift's interval must keep that pairing.
 `stats.bootstrap_lift_ci` resamples the two arms independently, which is right for an A/B test's disjoint arms
 and far too wide here, so it is not used for the replay.
 
@@ -53,10 +54,14 @@ def _ci(samples: np.ndarray, alpha: float) -> tuple[float, float]:
 
 
 def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fbt", n_boot: int = 2000,
-                 alpha: float = 0.05, seed: int = 0) -> dict[str, dict]:
-    """Per policy: the headline figures, each with its interval ([low, high] under `<name>_ci`)."""
+                 alpha: float = 0.05, seed: int = 0, customers: Sequence | None = None) -> dict[str, dict]:
+    """Per policy: the headline figures, each with its interval ([low, high] under `<name>_ci`).
+
+    `customers` (one id per session): resample customers with all their sessions, the unit an A/B test would
+    randomise, so a customer's similar sessions don't narrow the intervals; None resamples sessions.
+    """
     n = len(outcomes[0].value)
-    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)  # (B, S)
+    weights = _bootstrap_weights(n, n_boot, seed, customers)  # (B, S)
     boot, point = {}, {}
     for o in outcomes:
         imp = np.bincount(o.imp_session, minlength=n).astype(np.float64)
@@ -72,6 +77,16 @@ def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fb
     for o in outcomes:
         out[o.policy] = _figures(point, boot, o.policy, none, fbt, n, alpha)
     return out
+
+
+def _bootstrap_weights(n: int, n_boot: int, seed: int, customers: Sequence | None) -> np.ndarray:
+    """How often each session is drawn in each resample: (n_boot, n). One draw for all policies keeps them paired."""
+    rng = np.random.default_rng(seed)
+    if customers is None:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    _, cluster = np.unique(np.asarray(customers).astype(str), return_inverse=True)
+    k = int(cluster.max()) + 1 if n else 0
+    return rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(np.float64)[:, cluster]
 
 
 def _figures(point: dict, boot: dict, name: str, none: str, fbt: str, n: int, alpha: float) -> dict:
