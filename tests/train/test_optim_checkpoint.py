@@ -69,3 +69,32 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_whole(tmp_path, mo
         loop.save_atomic({"epoch": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"epoch": 1}
+
+
+def test_fit_stopped_after_a_checkpoint_resumes_to_the_same_curve(tmp_path):
+    """In-process twin of the SIGKILL test: a fit that dies after epoch 1's checkpoints resumes exactly."""
+    from neurec.data.config import DataConfig
+    from neurec.data.prepare import prepare
+    from neurec.data.simulate import SimulatorConfig
+    from neurec.pipeline import build_model
+
+    data = prepare(DataConfig(simulator=SimulatorConfig(seed=3, n_customers=300, days=60)), tmp_path / "data")
+    cfg = loop.TrainerConfig(epochs=3, progress=False, patience=10, num_threads=1)
+    optim = OptimConfig(schedule="cosine", warmup_epochs=1)
+
+    def run(folder, on_epoch=None, resume=False):
+        torch.manual_seed(0)
+        model = build_model({"dim": 16, "n_layers": 1, "n_heads": 1, "max_history": 50}, data)
+        return loop.fit(model, data.train, data.valid, cfg, tmp_path / folder, on_epoch=on_epoch,
+                        negatives_end=data.vocab.trained_end, optim=optim, resume=resume)
+
+    def crash(epoch, metrics, history):
+        raise KeyboardInterrupt  # after last.pt of epoch 1 is on disk
+
+    reference = run("ref")
+    with pytest.raises(KeyboardInterrupt):
+        run("crashed", on_epoch=crash)
+    resumed = run("crashed", resume=True)
+    assert resumed.resumed_from == 1
+    assert [h["valid_ndcg_at_10"] for h in resumed.history] == [h["valid_ndcg_at_10"] for h in reference.history]
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in reference.history]  # the schedule went on

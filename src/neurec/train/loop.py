@@ -64,10 +64,14 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 
 def rng_states(gen: torch.Generator) -> dict:
-    """Every generator training draws from, in a form torch.load(weights_only=True) accepts."""
+    """Every generator training draws from, in a form torch.load(weights_only=True) accepts. On a GPU, dropout
+    draws from the CUDA generators, so theirs are saved too."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "negatives": gen.get_state(), "python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+    states = {"torch": torch.get_rng_state(), "negatives": gen.get_state(), "python": random.getstate(),
+              "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
 
 
 def restore_rng_states(states: dict, gen: torch.Generator) -> None:
@@ -76,6 +80,8 @@ def restore_rng_states(states: dict, gen: torch.Generator) -> None:
     random.setstate(states["python"])
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def _rank() -> tuple[int, int]:
@@ -186,7 +192,8 @@ def _stopped(best: FitResult, epoch: int, cfg: TrainerConfig) -> bool:
 
 def _restore(path: Path, model, opt, sched, gen, best: FitResult, device: str) -> int:
     """Load last.pt into the model, optimizer, schedule, generators and bookkeeping; return the next epoch."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    # On the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and optimizer state to the device.
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if "optimizer" not in ckpt:
         from neurec.errors import ConfigError
 
