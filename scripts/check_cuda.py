@@ -15,7 +15,6 @@ directly), so it runs on a bare GPU image. On the default simulated shop it:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
