@@ -4,40 +4,41 @@
     .venv/bin/python scripts/bench_policy.py --bundle outputs/bench_policy/run/bundle --json outputs/bench_policy.json
     .venv/bin/python scripts/bench_policy.py --quick                                # small shop, 200 tests: ~1 min
 
-Times are for two otherwise idle cores: training ~75 s, the replay ~15 s, the 400 A/A + A/B tests ~55 s.
+Times are for two otherwise idle cores: training ~75 s, choosing thresholds ~40 s, the replays ~60 s, the 400
+A/A + A/B tests ~55 s.
 
 Without --bundle it trains the default model on the default simulated shop (the data `make demo` uses; tracking
 off, no baselines) under --work. With --bundle it reuses a trained bundle and re-creates its data from the run's
 config.yaml next to the bundle folder. The model, popularity and frequently-bought-together are fit on the training
-period; only the test period's sessions are replayed. The rules are the bundle's shipped rules, untouched.
+period; only the test period's sessions are replayed. "neurec with rules" uses the bundle's shipped rules, untouched.
 
-Part 1 replays every test-period session under five policies (none, popularity, FBT-only, neurec without rules,
-neurec with rules) and two oracles that read the ground truth (ceilings, not policies) with
-`neurec.analytics.policy_sim`: the customer's answers come from the simulator's ground truth, with common random
-numbers across policies. Part 2 runs A/A and A/B tests on freshly simulated shops
-(`neurec.analytics.policy_stats.simulate_ab`). Both print markdown tables; --json writes
+Part 1 replays every test-period session under six policies (none, popularity, FBT-only, neurec without rules,
+neurec with rules, and neurec with per-kind thresholds chosen on a replay of the validation period) and two
+oracles that read the ground truth (ceilings, not policies) with `neurec.analytics.policy_sim`: the customer's
+answers come from the simulator's ground truth, with common random numbers across policies. It then replays neurec
+with each shipped rule switched off in turn: what each rule costs. Part 2 runs A/A and A/B tests on freshly
+simulated shops (`neurec.analytics.policy_stats.simulate_ab`). All print markdown tables; --json writes
 {policy: {aov, conversion, acceptance, margin_per_order, aov_lift_vs_none, aov_lift_vs_fbt, ... with _ci}},
-aa_false_positive_rate (customer conversion), power_predicted, power_observed, and the details.
+aa_false_positive_rate (customer conversion), power_predicted, power_observed, and the details
+(neurec_rule_costs, neurec_val_thresholds_choice, neurec_upsell_fate, ab_details).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from policy_tables import (ab_markdown, fate_markdown, offers_markdown, policy_markdown, rule_costs_markdown, targets,
+                           thresholds_markdown)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_OVERRIDES = ["tracking=none", "baselines=[]", "trainer.progress=false"]
 QUICK_OVERRIDES = ["data.simulator.n_customers=1500", "trainer.epochs=8"]
-NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only", "neurec_no_rules": "neurec without rules",
-         "neurec": "neurec with rules", "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (a ceiling)",
-         "oracle": "oracle, any item (a ceiling)"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -165,81 +166,10 @@ def upsell_fate(policy, sessions, events, truth, k: int = 4) -> dict[str, list[f
     return fate
 
 
-def fate_markdown(fate: dict[str, list[float]]) -> str:
-    lines = ["| what the rules did with the upgrade | offers | mean truth p if shown |", "|---|---:|---:|"]
-    for reason, p in sorted(fate.items(), key=lambda kv: -len(kv[1])):
-        lines.append(f"| {reason} | {len(p):,} | {pct(float(np.mean(p)), False)} |")
-    return "\n".join(lines)
-
-
-def pct(x: float, signed: bool = True) -> str:
-    return "n/a" if not math.isfinite(x) else (f"{100 * x:+.1f} %" if signed else f"{100 * x:.1f} %")
-
-
-def span(ci, signed: bool = True) -> str:
-    return f"[{pct(ci[0], signed)}, {pct(ci[1], signed)}]"
-
-
-def policy_markdown(table: dict) -> str:
-    lines = ["| policy | conversion [95 % CI] | AOV € [95 % CI] | margin / order € | acceptance (in orders) "
-             "| incremental acceptance | attach rate | AOV vs none [95 % CI] | AOV vs FBT [95 % CI] |",
-             "|---|---|---|---:|---|---:|---:|---|---|"]
-    for name, f in table.items():
-        aov = f"{f['aov']:.2f} [{f['aov_ci'][0]:.2f}, {f['aov_ci'][1]:.2f}]"
-        lines.append(
-            f"| {NAMES.get(name, name)} | {pct(f['conversion'], False)} {span(f['conversion_ci'], False)} | {aov} | "
-            f"{f['margin_per_order']:.2f} | {pct(f['acceptance'], False)} ({pct(f['acceptance_in_orders'], False)}) | "
-            f"{pct(f['acceptance_incremental'], False)} | "
-            f"{pct(f['attach_rate'], False)} | {pct(f['aov_lift_vs_none'])} {span(f['aov_lift_vs_none_ci'])} | "
-            f"{pct(f['aov_lift_vs_fbt'])} {span(f['aov_lift_vs_fbt_ci'])} |")
-    return "\n".join(lines)
-
-
-def offers_markdown(rows: dict[str, list[dict]]) -> str:
-    lines = ["| policy | placement | kind | impressions | acceptance | incremental | mean truth p |",
-             "|---|---|---|---:|---:|---:|---:|"]
-    for name, part in rows.items():
-        for r in part:
-            lines.append(f"| {NAMES.get(name, name)} | {r['placement']} | {r['kind']} | {r['impressions']:,} | "
-                         f"{pct(r['acceptance'], False)} | {pct(r['acceptance_incremental'], False)} | "
-                         f"{pct(r['mean_truth_p'], False)} |")
-    return "\n".join(lines)
-
-
-def ab_markdown(ab) -> str:
-    se = ab.se
-    lines = [f"{ab.reps} simulated shops (seeded), each split by `assign_variant` with its own salt; alpha {ab.alpha:g}.",
-             "", "| check | expected | observed (± binomial SE) |", "|---|---:|---:|"]
-    for test, share in ab.false_positive.items():
-        lines.append(f"| A/A false positives, {test.replace('_', ' ')} | {pct(ab.alpha, False)} | "
-                     f"{pct(share, False)} ± {pct(se(share), False)} |")
-    lines.append(f"| A/B power, customer conversion {pct(ab.rates[0], False)} → {pct(ab.rates[1], False)} "
-                 f"(buy rate × {1 + ab.lift:g}), {ab.n_per_arm[0]:,.0f} / {ab.n_per_arm[1]:,.0f} customers per arm "
-                 f"| {ab.power_predicted:.3f} (planner) | {ab.power_observed:.3f} ± {se(ab.power_observed):.3f} |")
-    return "\n".join(lines)
-
-
-def targets(table: dict, ab) -> list[tuple[str, str, bool]]:
-    n, fbt = table["neurec"], table.get("fbt")
-    conv_low = n["conversion_diff_vs_none_ci"][1] >= 0  # the CI of the difference reaches 0 or above
-    fpr = ab.false_positive["conversion_customer"]
-    return [
-        ("neurec with rules: AOV ≥ +15 % over none", pct(n["aov_lift_vs_none"]), n["aov_lift_vs_none"] >= 0.15),
-        ("neurec with rules: AOV ≥ +5 % over FBT only", pct(n["aov_lift_vs_fbt"]) if fbt else "n/a",
-         bool(fbt) and n["aov_lift_vs_fbt"] >= 0.05),
-        ("conversion not lower than none (CI of the difference)", span(n["conversion_diff_vs_none_ci"]), conv_low),
-        ("acceptance within 15–30 %", pct(n["acceptance"], False), 0.15 <= n["acceptance"] <= 0.30),
-        ("A/A false-positive rate within 3–7 % (customer conversion)", pct(fpr, False), 0.03 <= fpr <= 0.07),
-        ("A/A false-positive rate within 3–7 % (AOV over customers, the kit's default)",
-         pct(ab.false_positive["aov_customer"], False), 0.03 <= ab.false_positive["aov_customer"] <= 0.07),
-        ("observed power within ±0.05 of planned", f"{ab.power_observed:.3f} vs {ab.power_predicted:.3f}",
-         abs(ab.power_observed - ab.power_predicted) <= 0.05),
-    ]
-
-
 def main() -> None:
     args = parse_args()
     from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in, simulator_truth
+    from neurec.analytics.policies import ScorerPolicy
     from neurec.analytics.policy_stats import AbSimConfig, by_offer, policy_table, simulate_ab
 
     t0 = time.perf_counter()
@@ -248,19 +178,69 @@ def main() -> None:
     truth = simulator_truth(sim_cfg)
     sessions = sessions_in(data.events, data.boundaries.test_start, truth)
     log(f"replaying {len(sessions):,} test-period sessions ({sum(bool(s.bought) for s in sessions):,} with an order) ...")
-    outcomes = []
+    chosen = choose_thresholds(bundle, data, truth, sessions, args)
     pols = policies(bundle, data, truth, sessions)
+    at = next(i for i, p in enumerate(pols) if p.name == "neurec") + 1  # beside the shipped rules, before the oracles
+    pols.insert(at, ScorerPolicy.from_bundle(bundle, "neurec_val_thresholds", chosen["rules"]))
+    outcomes = []
     for policy in pols:
         t = time.perf_counter()
         outcomes.append(replay(policy, sessions, data.events, truth, ReplayConfig(seed=args.seed)))
         log(f"  {policy.name}: {time.perf_counter() - t:.1f}s")
     table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed, customers=[x.user_id for x in sessions])
     fate = upsell_fate(next(p for p in pols if p.name == "neurec"), sessions, data.events, truth)
+    costs = rule_costs(bundle, outcomes, sessions, data.events, truth, args)
     offers = {o.policy: by_offer(o) for o in outcomes}
     log(f"A/A and A/B tests on {args.reps} simulated shops ...")
     ab = simulate_ab(sim_cfg, AbSimConfig(reps=args.reps, lift=args.lift),
                      progress=lambda r: r % 50 == 0 and log(f"  {r} / {args.reps}"))
-    report(args, table, offers, fate, ab, len(sessions), time.perf_counter() - t0)
+    report(args, table, offers, fate, costs, chosen, ab, len(sessions), time.perf_counter() - t0)
+
+
+UPSELL_BARS, CROSS_SELL_BARS = (0.0, 0.005, 0.01, 0.02), (0.01, 0.02, 0.04)
+
+
+def choose_thresholds(bundle: Path, data, truth, test_sessions, args) -> dict:
+    """The per-kind thresholds (upsell x cross-sell grid, the other rules as shipped) with the best AOV lift on a
+    replay of the validation period, whose sessions the model was not trained on; the test period is not looked at."""
+    from dataclasses import replace
+
+    from neurec.analytics.policies import NoRecs, ScorerPolicy
+    from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in
+
+    test_keys = {s.key for s in test_sessions}
+    val = [s for s in sessions_in(data.events, data.boundaries.valid_start, truth) if s.key not in test_keys]
+    shipped = ScorerPolicy.from_bundle(bundle, "neurec").scorer.bundle.rules
+    log(f"choosing per-kind thresholds on {len(val):,} validation-period sessions ...")
+    base = replay(NoRecs(), val, data.events, truth, ReplayConfig(seed=args.seed)).value
+    aov = lambda v: v.sum() / max(int((v > 0).sum()), 1)  # noqa: E731  (conversion is the same under every policy)
+    lifts = {}
+    for up in UPSELL_BARS:
+        for cross in CROSS_SELL_BARS:
+            rules = replace(shipped, min_probability_by_kind=(("cross_sell", cross), ("upsell", up)))
+            out = replay(ScorerPolicy.from_bundle(bundle, "v", rules), val, data.events, truth, ReplayConfig(seed=args.seed))
+            lifts[(up, cross)] = aov(out.value) / aov(base) - 1
+    up, cross = max(lifts, key=lambda kv: (lifts[kv], kv == (shipped.min_probability,) * 2))  # ties keep the shipped
+    return {"rules": replace(shipped, min_probability_by_kind=(("cross_sell", cross), ("upsell", up))),
+            "upsell": up, "cross_sell": cross, "validation_sessions": len(val),
+            "validation_aov_lift": {f"upsell={u} cross_sell={c}": lift for (u, c), lift in lifts.items()}}
+
+
+def rule_costs(bundle: Path, outcomes, sessions, events, truth, args) -> dict:
+    """neurec with each shipped rule switched off in turn, against the rules as shipped, on the same sessions."""
+    from neurec.analytics.policies import ScorerPolicy, rule_ablations
+    from neurec.analytics.policy_sim import ReplayConfig, replay
+    from neurec.analytics.policy_stats import policy_table
+
+    shipped = {o.policy: o for o in outcomes}
+    rules = ScorerPolicy.from_bundle(bundle, "neurec").scorer.bundle.rules
+    log("neurec with one rule off at a time ...")
+    variants = [replay(ScorerPolicy.from_bundle(bundle, f"off:{name}", changed), sessions, events, truth,
+                       ReplayConfig(seed=args.seed)) for name, changed in rule_ablations(rules).items()]
+    table = policy_table([shipped["none"], shipped["neurec"], *variants], fbt="neurec", n_boot=args.n_boot,
+                         seed=args.seed, customers=[x.user_id for x in sessions])
+    table.pop("none")
+    return table
 
 
 def _simulator_config(bundle: Path):
@@ -270,13 +250,18 @@ def _simulator_config(bundle: Path):
     return instantiate(OmegaConf.load(bundle.parent / "config.yaml").data.simulator)
 
 
-def report(args, table: dict, offers: dict, fate: dict, ab, n_sessions: int, seconds: float) -> None:
+def report(args, table: dict, offers: dict, fate: dict, costs: dict, chosen: dict, ab, n_sessions: int,
+           seconds: float) -> None:
     print(f"## Policies on {n_sessions:,} test-period sessions (ground truth: the simulator; common random numbers)\n")
     print(policy_markdown(table))
     print("\n## Acceptance by placement and kind\n")
     print(offers_markdown(offers))
     print("\n## neurec with rules: the one-tier-up upgrade on the product page of each order's main item\n")
     print(fate_markdown(fate))
+    print("\n## neurec: what each shipped rule costs (switched off alone, the others on)\n")
+    print(rule_costs_markdown(costs))
+    print(f"\n## Per-kind thresholds chosen on {chosen['validation_sessions']:,} validation-period sessions\n")
+    print(thresholds_markdown(chosen))
     print("\n## The A/B kit on simulated traffic\n")
     print(ab_markdown(ab))
     print("\n## Targets\n\n| target | measured | met |\n|---|---|---|")
@@ -290,6 +275,11 @@ def report(args, table: dict, offers: dict, fate: dict, ab, n_sessions: int, sec
         out["ab_details"] = {"false_positive_by_test": ab.false_positive, "power_observed_se": ab.se(ab.power_observed),
                              "reps": ab.reps, "buy_rate_lift": ab.lift, "customer_conversion": list(ab.rates),
                              "customers_per_arm": list(ab.n_per_arm), "seconds": seconds}
+        out["neurec_rule_costs"] = {name.removeprefix("off:"): {
+            "aov_lift_vs_none": f["aov_lift_vs_none"], "aov_change_vs_shipped": f["aov_lift_vs_fbt"],
+            "aov_change_vs_shipped_ci": f["aov_lift_vs_fbt_ci"], "acceptance": f["acceptance"]}
+            for name, f in costs.items() if name != "neurec"}
+        out["neurec_val_thresholds_choice"] = {k: v for k, v in chosen.items() if k != "rules"}
         out["neurec_upsell_fate"] = {why: {"offers": len(p), "mean_truth_p": float(np.mean(p))} for why, p in fate.items()}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=float) + "\n")

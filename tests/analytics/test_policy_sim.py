@@ -188,6 +188,33 @@ def test_baseline_policies_keep_the_minimal_hygiene():
     assert pop.recommend([slot], 2) == [["d", "e"]]
     fbt = Fbt({"a": {"b": 3.0, "c": 2.0, "d": 1.5}, "b": {"e": 2.5, "d": 4.0}}, frozenset({"c"}))
     assert fbt.recommend([slot], 4) == [["d", "e"]]  # best lift from any anchor; no anchor, cart or empty shelf
+    seen = Slot(0, "u", "cart", "a", ("b",), np.array([]), np.array([]), np.array([]), 0.0, shown=("d",))
+    assert fbt.recommend([seen], 4) == [["e", "d"]] and pop.recommend([seen], 2) == [["e", "d"]]  # offered before: last
+
+
+class Records:
+    """Shows fixed items per placement and keeps the slots it was asked about."""
+
+    name = "records"
+
+    def __init__(self, shows: dict[str, tuple[str, ...]]):
+        self.shows, self.slots = shows, []
+
+    def recommend(self, slots, k):
+        self.slots += slots
+        return [list(self.shows.get(s.placement, ())) for s in slots]
+
+
+def test_the_replay_tells_later_placements_what_was_shown_and_not_taken():
+    truth, events = hand_shop(1)
+    sessions = sessions_in(events, 0.0, truth)
+    policy = Records({"product_page": ("a1", "x"), "cart": ("a2",)})
+    out = replay(policy, sessions, events, truth)
+    shown = {s.placement: s.shown for s in policy.slots}
+    taken = {item for item, sold in zip(("a1", "x", "a2"), out.imp_incremental) if sold}
+    assert shown["product_page"] == ()
+    assert shown["cart"] == tuple(i for i in ("a1", "x") if i not in taken)
+    assert shown["checkout"] == tuple(i for i in ("a1", "x", "a2") if i not in taken)
 
 
 def test_neutral_rules_switch_off_the_business_rules_only():
@@ -196,6 +223,26 @@ def test_neutral_rules_switch_off_the_business_rules_only():
     assert off.min_probability == 0 and off.margin_weight == 0 and off.max_per_category is None
     assert off.free_shipping_threshold is None and off.checkout_price_cap is None and off.placement_boost == 1.0
     assert off.top_k == rules.top_k and off.drop_out_of_stock and off.drop_in_cart and off.upsell_band == rules.upsell_band
+
+
+def test_rule_ablations_switch_off_one_rule_each():
+    from dataclasses import fields
+
+    from neurec.analytics.policies import rule_ablations
+
+    rules = RulesConfig(min_probability=0.02, margin_weight=0.5, max_per_category=3, free_shipping_threshold=None)
+    variants = rule_ablations(rules)
+    assert "free_shipping_threshold" not in variants  # already off: nothing to measure
+    assert variants["min_probability"] == RulesConfig(margin_weight=0.5, max_per_category=3, free_shipping_threshold=None)
+    moved = {name: {f.name for f in fields(RulesConfig) if getattr(changed, f.name) != getattr(rules, f.name)}
+             for name, changed in variants.items()}
+    assert moved == {
+        "min_probability": {"min_probability"}, "margin_weight": {"margin_weight"},
+        "placement_preference": {"placement_preference"}, "checkout_price_cap": {"checkout_price_cap"},
+        "max_per_category": {"max_per_category"},
+        "drop_already_bought, drop_declined": {"drop_already_bought", "drop_declined"},
+        "low_stock and strategic factors": {"low_stock_threshold", "strategic_boost"}, "shown_factor": {"shown_factor"},
+    }
 
 
 def test_wilson_and_planned_power():

@@ -83,14 +83,15 @@ def test_history_length_limit():
 def test_new_fields_defaults():
     req = parse_request({"history": []})
     assert req.placement == "product_page" and req.anchor is None and req.cart_value is None
-    assert req.declined == [] and req.segment is None and req.now is None
+    assert req.declined == [] and req.shown == [] and req.segment is None and req.now is None
 
 
 def test_new_fields_parse():
     req = parse_request({
         "history": [], "placement": "checkout", "anchor": 100001, "cart": ["7"], "cart_value": 12,
-        "declined": [5, "6"], "segment": "returning/vip", "now": "2026-03-01T10:00:00Z",
+        "declined": [5, "6"], "shown": ["8", 9], "segment": "returning/vip", "now": "2026-03-01T10:00:00Z",
     })
+    assert req.shown == ["8", "9"]
     assert req.placement == "checkout" and req.anchor == "100001" and req.cart_value == 12.0
     assert req.declined == ["5", "6"] and req.segment == "returning/vip" and req.now == T0
     assert parse_request({"history": [], "placement": None, "cart_value": 0}).cart_value == 0.0
@@ -109,6 +110,8 @@ def test_new_fields_parse():
         ({"cart_value": True}, r"^cart_value: expected a number"),
         ({"declined": "100001"}, r"^declined: expected a list of item ids"),
         ({"declined": [None]}, r"^declined\[0\]: expected an item id"),
+        ({"shown": "100001"}, r"^shown: expected a list of item ids"),
+        ({"shown": [1.5]}, r"^shown\[0\]: expected an item id"),
         ({"segment": 3}, r"^segment: expected a string, got int"),
         ({"segment": "x" * 201}, r"^segment: 201 characters; at most 200"),
         ({"now": "soon"}, r"^now: 'soon' is not an ISO-8601 timestamp"),

@@ -86,6 +86,13 @@ def test_shipped_default_yaml_parses():
     assert cfg.checkout_price_cap == 20 and cfg.free_shipping_threshold == 50
 
 
+def test_thresholds_per_kind_fall_back_to_min_probability():
+    cfg = RulesConfig.from_dict({"min_probability": 0.02, "min_probability_by_kind": {"upsell": 0.005, "other": 0.1}})
+    assert cfg.thresholds() == (0.1, 0.005, 0.02)  # KINDS order: other, upsell, cross_sell
+    assert RulesConfig(min_probability=0.03).thresholds() == (0.03, 0.03, 0.03)
+    assert cfg == RulesConfig.from_dict({"min_probability": 0.02, "min_probability_by_kind": {"other": 0.1, "upsell": 0.005}})
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
@@ -112,6 +119,10 @@ def test_shipped_default_yaml_parses():
         ({"placement_preference": "upsell"}, "placement_preference: expected an object"),
         ({"placement_boost": 0}, "placement_boost: 0 is outside"),
         ({"low_stock_factor": 1.5}, r"low_stock_factor: 1.5 is outside \(0, 1\]"),
+        ({"shown_factor": 0}, r"shown_factor: 0 is outside \(0, 1\]"),
+        ({"min_probability_by_kind": {"bundle": 0.1}}, "min_probability_by_kind.bundle: unknown kind"),
+        ({"min_probability_by_kind": {"upsell": 1}}, r"min_probability_by_kind.upsell: 1 is outside \[0, 1\)"),
+        ({"min_probability_by_kind": [0.1]}, "min_probability_by_kind: expected an object of kind: threshold"),
         ({"max_per_category": 0}, "max_per_category: expected an integer >= 1"),
         ({"free_shipping_threshold": "50"}, "free_shipping_threshold: expected a number"),
     ],

@@ -13,7 +13,8 @@ from neurec.serving import Scorer
 
 T0 = 1_772_359_200  # 2026-03-01T10:00:00Z
 DAY = 86_400
-BOOST = {"placement_preference": 1.3, "strategic": 1.2, "low_stock": 0.8, "closes_free_shipping_gap": 1.2}
+BOOST = {"placement_preference": 1.3, "strategic": 1.2, "low_stock": 0.8, "closes_free_shipping_gap": 1.2,
+         "shown_before": 0.5}
 
 
 def sigmoid(x):
@@ -130,6 +131,44 @@ def test_declined_in_cart_and_main_items_bought_are_dropped(shop):
     got = shop.recommend(request)
     assert [it["item_id"] for it in got["items"]] == ["100007"]
     assert dropped(got) == {"100005": "declined", "300001": "in_cart", "100002": "already_bought"}
+
+
+def test_items_shown_before_in_the_visit_are_demoted(shop, kit):
+    base = shop.recommend({"history": [], "anchor": "100001"})
+    # The charger led the list; offered once and let pass, it drops behind the fresh items. Ids the table lacks
+    # are ignored, not refused: the front end may have shown something since delisted.
+    got = shop.recommend({"history": [], "anchor": "100001", "shown": ["100005", "zzz"]})
+    assert summary(base)[0] == ("100005", "cross_sell", ["strategic"])
+    assert summary(got) == [
+        ("100002", "upsell", ["placement_preference"]),
+        ("300001", "cross_sell", []),
+        ("100007", "cross_sell", []),
+        ("100005", "cross_sell", ["strategic", "shown_before"]),
+    ]
+    for it in got["items"]:
+        assert it["score"] == pytest.approx(expected_score(kit, it["item_id"], it["reasons"], shop.margin_ref))
+
+
+def test_shown_factor_one_switches_the_demotion_off(tmp_path, kit):
+    scorer = Scorer.from_bundle(kit.write_shop_bundle(tmp_path / "b", rules={**kit.SHOP_RULES, "shown_factor": 1.0}))
+    got = scorer.recommend({"history": [], "anchor": "100001", "shown": ["100005"]})
+    assert summary(got)[0] == ("100005", "cross_sell", ["strategic"])
+
+
+def test_thresholds_per_kind(tmp_path, kit):
+    def ask(by_kind):
+        bundle = kit.write_shop_bundle(tmp_path / str(len(list(tmp_path.iterdir()))),
+                                       rules={**kit.SHOP_RULES, "top_k": 10, "max_per_category": None,
+                                              "min_probability_by_kind": by_kind})
+        got = Scorer.from_bundle(bundle).recommend({"history": [], "anchor": "100001", "explain": True})
+        return [it["item_id"] for it in got["items"]], dropped(got)
+
+    # The case (p 0.0067) is under the 0.02 default; a lower bar for cross-sells lets it in, and only it.
+    items, drops = ask({"cross_sell": 0.005})
+    assert "100004" in items and "below_threshold" not in drops.values()
+    # The upgrade (p 0.73) fails a bar of 0.9 for upsells, while the cross-sells keep the default bar.
+    items, drops = ask({"upsell": 0.9})
+    assert drops["100002"] == "below_threshold" and drops["100004"] == "below_threshold" and "100005" in items
 
 
 def test_explicit_candidates_unknown_and_neither_kind(shop):

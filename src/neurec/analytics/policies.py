@@ -15,7 +15,8 @@ The policies:
 - `TruthOracle`: reads the ground truth itself; a ceiling to measure the others against, not a policy a shop has.
 
 Every policy but the scorer with rules gets the same minimal hygiene, so it never wastes a slot on something no
-shop would show: not the item on the page, nothing already in the cart, nothing out of stock.
+shop would show: not the item on the page, nothing already in the cart, nothing out of stock; and an item offered
+earlier in the visit goes behind the fresh ones (the scorer's `shown_factor`, which neurec without rules has off).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Slot:
     hist_types: np.ndarray  # (L,) EventType codes
     hist_ts: np.ndarray  # (L,) unix seconds
     now: float
+    shown: tuple[str, ...] = ()  # offered earlier in this visit and not taken (the request's `shown`)
 
 
 class RecPolicy(Protocol):
@@ -57,6 +59,12 @@ class RecPolicy(Protocol):
 
 def _excluded(slot: Slot, out_of_stock: frozenset[str]) -> set[str]:
     return {*slot.cart, *([slot.anchor] if slot.anchor is not None else []), *out_of_stock}
+
+
+def _fresh_first(ranked: list[str], shown: Sequence[str]) -> list[str]:
+    """`ranked` with the items offered earlier in the visit moved behind the rest, each part in its own order."""
+    seen = set(shown)
+    return [i for i in ranked if i not in seen] + [i for i in ranked if i in seen]
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class Popularity:
         out = []
         for slot in slots:
             skip = _excluded(slot, self.out_of_stock)
-            out.append([i for i in self.ranked if i not in skip][:k])
+            out.append(_fresh_first([i for i in self.ranked if i not in skip], slot.shown)[:k])
         return out
 
 
@@ -96,7 +104,8 @@ class Fbt:
                 for item, lift in self.partners.get(anchor, {}).items():
                     if item not in skip and lift > best.get(item, -np.inf):  # best anchor wins, as in the baseline
                         best[item] = lift
-            out.append(sorted(best, key=lambda i: (-best[i], i))[:k])  # id breaks ties: deterministic
+            ranked = sorted(best, key=lambda i: (-best[i], i))  # id breaks ties: deterministic
+            out.append(_fresh_first(ranked, slot.shown)[:k])
         return out
 
 
@@ -132,10 +141,34 @@ def neutral_rules(rules: RulesConfig) -> RulesConfig:
     preference, low-stock and strategic factors, the category cap, the free-shipping boost, the checkout price cap,
     and the already-bought and declined drops."""
     return replace(
-        rules, min_probability=0.0, margin_weight=0.0, drop_declined=False, drop_already_bought=False,
+        rules, min_probability=0.0, min_probability_by_kind=None, margin_weight=0.0, drop_declined=False,
+        drop_already_bought=False,
         checkout_price_cap=None, placement_preference=tuple((p, None) for p in PLACEMENTS), placement_boost=1.0,
         low_stock_threshold=None, strategic_boost=1.0, max_per_category=None, free_shipping_threshold=None,
+        shown_factor=1.0,
     )
+
+
+def rule_ablations(rules: RulesConfig) -> dict[str, RulesConfig]:
+    """The shipped rules with one business rule switched off at a time: what each one costs or earns. Rules already
+    off are left out; the hard drops that `neutral_rules` keeps are never switched off."""
+    off = {
+        "min_probability": dict(min_probability=0.0, min_probability_by_kind=None),
+        "margin_weight": dict(margin_weight=0.0),
+        "placement_preference": dict(placement_preference=tuple((p, None) for p in PLACEMENTS)),
+        "checkout_price_cap": dict(checkout_price_cap=None),
+        "max_per_category": dict(max_per_category=None),
+        "drop_already_bought, drop_declined": dict(drop_already_bought=False, drop_declined=False),
+        "low_stock and strategic factors": dict(low_stock_threshold=None, strategic_boost=1.0),
+        "free_shipping_threshold": dict(free_shipping_threshold=None),
+        "shown_factor": dict(shown_factor=1.0),
+    }
+    out = {}
+    for name, change in off.items():
+        changed = replace(rules, **change)
+        if changed != rules:
+            out[name] = changed
+    return out
 
 
 class ScorerPolicy:
@@ -161,7 +194,7 @@ class ScorerPolicy:
         history = [{"item_id": str(i), "event_type": _LABELS[int(t)], "timestamp": float(ts)}
                    for i, t, ts in zip(slot.hist_items[lo:], slot.hist_types[lo:], slot.hist_ts[lo:])]
         return {"history": history, "placement": slot.placement, "anchor": slot.anchor, "cart": list(slot.cart),
-                "k": k, "now": slot.now}
+                "shown": list(slot.shown), "k": k, "now": slot.now}
 
     def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
         out: list[list[str]] = []

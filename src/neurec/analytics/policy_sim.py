@@ -199,6 +199,7 @@ class _State:
     seen: dict[str, int] = field(default_factory=dict)  # impressions per main item so far
     added: list[str] = field(default_factory=list)  # complements taken so far
     tried: dict[str, float] = field(default_factory=dict)  # complement -> highest acceptance probability it had
+    shown: list[str] = field(default_factory=list)  # offered so far and not taken, oldest first
 
 
 class SessionTruth:
@@ -314,14 +315,14 @@ def _slot(i: int, s: Session, st: _State, placement: str, arrays: tuple[np.ndarr
         cut = s.decision if s.decision >= 0 else s.last + 1
         now = float(ts[cut - 1] if s.decision < 0 else ts[cut])
         return Slot(i, s.user_id, placement, s.anchor, (), items[s.user_start:cut], types[s.user_start:cut],
-                    ts[s.user_start:cut], now)
+                    ts[s.user_start:cut], now, tuple(st.shown))
     anchor = st.main or s.anchor
     cart = tuple(dict.fromkeys((anchor, *st.added) if placement == "cart" else st.order))
     now = float(ts[s.decision])
     # What the customer did before the decision, then the cart as it stands now (after any accepted offer).
     return Slot(i, s.user_id, placement, anchor, cart, np.r_[items[s.user_start:s.decision], np.array(cart, dtype=str)],
                 np.r_[types[s.user_start:s.decision], np.full(len(cart), int(EventType.ADD_TO_CART))],
-                np.r_[ts[s.user_start:s.decision], np.full(len(cart), now)], now)
+                np.r_[ts[s.user_start:s.decision], np.full(len(cart), now)], now, tuple(st.shown))
 
 
 def _answer(model: SessionTruth, s: Session, st: _State, shown: list[str], i: int, p_idx: int, seed: int) -> list[tuple]:
@@ -354,6 +355,8 @@ def _answer(model: SessionTruth, s: Session, st: _State, shown: list[str], i: in
                 st.added.append(x)
                 taken.add(x)
             st.tried[x] = max(before, now)
+    # What the shop's front end knows: offered and let pass (an item taken is in the order, and the cart, now).
+    st.shown += [x for x in shown if x not in taken and x not in st.shown]
     return [(i, x, p_idx, k, p[x], x in taken) for x, k in zip(shown, kinds)]
 
 

@@ -29,6 +29,7 @@ class Context:
     # Item-table rows: an id the table lacks cannot match a candidate that survives the unknown-item rule anyway.
     cart_rows: np.ndarray
     declined_rows: np.ndarray
+    shown_rows: np.ndarray
     last_bought: dict[int, float]  # row -> newest purchase timestamp in the history
     cart_value: float | None  # None: unknown, so the free-shipping rule stays out of it
     now: float | None
@@ -114,4 +115,10 @@ class Policy:
             hit = rb.closes_free_shipping_gap(cat.price[safe], ctx.cart_value, cfg.free_shipping_threshold)
             factor = factor * rb.boost(hit, cfg.free_shipping_boost)
             bits = bits | hit * rules.reason_bit(rules.CLOSES_FREE_SHIPPING_GAP)
+        if cfg.shown_factor != 1.0 and ctx.shown_rows.size:
+            # An offer the customer let pass once is less likely to be taken the second time; a fresh one gets the
+            # slot unless the model clearly prefers the old one.
+            hit = rules.member(rows, ctx.shown_rows) & (rows >= 0)
+            factor = factor * rb.boost(hit, cfg.shown_factor)
+            bits = bits | hit * rules.reason_bit(rules.SHOWN_BEFORE)
         return factor, bits

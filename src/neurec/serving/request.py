@@ -20,8 +20,8 @@ MAX_HISTORY_EVENTS = 1000
 MAX_CANDIDATES = 100_000
 MAX_SEGMENT_CHARS = 200  # echoed into every response and log line: a label, not a payload
 REQUEST_FIELDS = (
-    "history", "placement", "anchor", "cart", "cart_value", "declined", "segment", "candidates", "k", "explain", "now",
-    "customer_id",
+    "history", "placement", "anchor", "cart", "cart_value", "declined", "shown", "segment", "candidates", "k", "explain",
+    "now", "customer_id",
 )
 EVENT_FIELDS = ("item_id", "event_type", "timestamp")
 # datetime's range; a larger number is almost always milliseconds sent as seconds.
@@ -47,6 +47,7 @@ class ParsedRequest:
     anchor: str | None = None  # None: the scorer takes the newest history item
     cart_value: float | None = None  # None: the scorer sums the cart's prices when it knows them all
     declined: list[str] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)  # offered earlier in this visit, not taken
     segment: str | None = None  # echoed, never interpreted
     now: float | None = None  # unix seconds; None: the newest history timestamp
 
@@ -68,6 +69,7 @@ def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequ
         candidates = list(dict.fromkeys(_parse_ids(data["candidates"], "candidates", MAX_CANDIDATES)))
     cart = _parse_ids(data["cart"], "cart", MAX_CANDIDATES) if data.get("cart") is not None else []
     declined = _parse_ids(data["declined"], "declined", MAX_CANDIDATES) if data.get("declined") is not None else []
+    shown = _parse_ids(data["shown"], "shown", MAX_CANDIDATES) if data.get("shown") is not None else []
     k = data.get("k")
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise RequestError(f"k: expected an integer >= 1, got {k!r}")
@@ -86,6 +88,7 @@ def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequ
         anchor=_parse_id(data["anchor"], "anchor") if data.get("anchor") is not None else None,
         cart_value=_parse_cart_value(data.get("cart_value")),
         declined=declined,
+        shown=shown,
         segment=_parse_segment(data.get("segment")),
         now=parse_timestamp(data["now"], "now") if data.get("now") is not None else None,
     )

@@ -35,7 +35,9 @@ LOW_STOCK = "low_stock"
 STRATEGIC = "strategic"
 CLOSES_FREE_SHIPPING_GAP = "closes_free_shipping_gap"
 REPLENISHMENT = "replenishment"  # bought before, but a consumable that is due again
-SOFT_REASONS = (PLACEMENT_PREFERENCE, LOW_STOCK, STRATEGIC, CLOSES_FREE_SHIPPING_GAP, REPLENISHMENT)
+SHOWN_BEFORE = "shown_before"  # offered earlier in the visit and not taken: demoted so fresh items get the slot
+# Appended, never reordered: a reason's bit is part of what callers may have stored.
+SOFT_REASONS = (PLACEMENT_PREFERENCE, LOW_STOCK, STRATEGIC, CLOSES_FREE_SHIPPING_GAP, REPLENISHMENT, SHOWN_BEFORE)
 
 
 def reason_bit(reason: str) -> int:

@@ -27,6 +27,10 @@ DEFAULT_PREFERENCE = (("product_page", UPSELL), ("cart", CROSS_SELL), ("checkout
 class RulesConfig:
     top_k: int = 4
     min_probability: float = 0.0
+    # Per-kind thresholds, (kind, threshold) pairs; a kind not named uses min_probability. The calibrated
+    # probability says whether the customer buys the item anyway: an upgrade of what they look at is rarely bought
+    # unprompted yet often taken when offered, so a shop may want a lower bar for it (and test that, see the README).
+    min_probability_by_kind: tuple[tuple[str, float], ...] | None = None
     margin_weight: float = 0.0
     drop_out_of_stock: bool = True
     drop_in_cart: bool = True
@@ -44,9 +48,15 @@ class RulesConfig:
     max_per_category: int | None = 3
     free_shipping_threshold: float | None = None  # cart value from which shipping is free; None: the shop has none
     free_shipping_boost: float = 1.2
+    shown_factor: float = 0.5  # items already offered in this visit and not taken (request field `shown`)
 
     def preferred_kind(self, placement: str) -> str | None:
         return dict(self.placement_preference).get(placement)
+
+    def thresholds(self) -> tuple[float, ...]:
+        """The probability threshold of each kind, in KINDS order."""
+        by_kind = dict(self.min_probability_by_kind or ())
+        return tuple(by_kind.get(kind, self.min_probability) for kind in KINDS)
 
     @classmethod
     def from_dict(cls, data: Any) -> "RulesConfig":
@@ -109,6 +119,19 @@ def _band(key: str, value: Any) -> tuple[float, float] | None:
     return (low, high)
 
 
+def _by_kind(key: str, value: Any) -> tuple[tuple[str, float], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"{key}: expected an object of kind: threshold ({', '.join(KINDS)}), got {value!r}")
+    out = []
+    for kind, threshold in value.items():
+        if kind not in KINDS:
+            raise ValueError(f"{key}.{kind}: unknown kind; expected some of {', '.join(KINDS)}")
+        out.append((kind, _number(f"{key}.{kind}", threshold, 0.0, 1.0, high_open=True)))
+    return tuple(sorted(out))  # one spelling per meaning: equal rules compare equal
+
+
 def _preference(key: str, value: Any) -> tuple[tuple[str, str | None], ...]:
     if not isinstance(value, dict):
         raise ValueError(f"{key}: expected an object of placement: upsell | cross_sell | null, got {value!r}")
@@ -125,6 +148,7 @@ def _preference(key: str, value: Any) -> tuple[tuple[str, str | None], ...]:
 _PARSERS = {
     "top_k": _int_at_least_1,
     "min_probability": lambda k, v: _number(k, v, 0.0, 1.0, high_open=True),
+    "min_probability_by_kind": _by_kind,
     "margin_weight": lambda k, v: _number(k, v, 0.0, 1.0),
     "drop_out_of_stock": _flag,
     "drop_in_cart": _flag,
@@ -142,6 +166,7 @@ _PARSERS = {
     "max_per_category": _optional(_int_at_least_1),
     "free_shipping_threshold": _optional(_positive),
     "free_shipping_boost": _positive,
+    "shown_factor": lambda k, v: _number(k, v, 0.0, 1.0, low_open=True),
 }
 assert set(_PARSERS) == {f.name for f in fields(RulesConfig)}, "every rules key needs a parser"
 

@@ -68,6 +68,7 @@ class Scorer:
             log.info("bundle %s: no %s: candidates leave out bought-together complements",
                      bundle.path, COPURCHASE_FILE)
         self.margin_ref = ref
+        self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
         self.policy = Policy(cat, co, self.rules, ref)
         self._warm_up()
 
@@ -127,6 +128,7 @@ class Scorer:
             anchors=self.policy.source.anchors(anchor, req.cart),
             cart_rows=self._known_rows(req.cart),
             declined_rows=self._known_rows(req.declined),
+            shown_rows=self._known_rows(req.shown),
             last_bought=last_bought,
             cart_value=req.cart_value if req.cart_value is not None else self._cart_value(req.cart),
             now=now,
@@ -181,7 +183,7 @@ class Scorer:
         return calibrated_probability(logits, self.bundle.manifest["calibration"])
 
     def _respond(self, p: Prepared, alive: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
-        keep = rules.drop_below(prob, self.rules.min_probability)
+        keep = rules.drop_below(prob, self._threshold[p.verdict.kinds[alive]])
         codes = p.codes.copy()
         codes[alive] = rules.record_drops(codes[alive], keep, rules.BELOW_THRESHOLD)
         pos, kept = alive[keep], prob[keep]  # candidate positions still in the race, and their probabilities

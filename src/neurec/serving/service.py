@@ -75,6 +75,8 @@ class RecommendRequest(BaseModel):
     cart: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES)
     cart_value: float | None = Field(None, ge=0, description="default: the sum of the cart's known prices")
     declined: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES, description="ids declined before")
+    shown: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES,
+                                       description="ids offered earlier in this visit and not taken")
     segment: str | None = Field(None, max_length=MAX_SEGMENT_CHARS, description="echoed back, never interpreted")
     candidates: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES, description="default: generated")
     k: int | None = Field(None, ge=1, description="at most this many items; default the bundle's top_k")
