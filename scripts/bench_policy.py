@@ -1,10 +1,10 @@
 """Policy simulation benchmark: what recommendations earn in the shop simulator, and whether the A/B kit can be trusted.
 
-    .venv/bin/python scripts/bench_policy.py --json outputs/bench_policy.json      # trains a bundle first: ~2.5 min
+    .venv/bin/python scripts/bench_policy.py --json outputs/bench_policy.json      # trains a bundle first: ~3.5 min
     .venv/bin/python scripts/bench_policy.py --bundle outputs/bench_policy/run/bundle --json outputs/bench_policy.json
-    .venv/bin/python scripts/bench_policy.py --quick                                # small shop, 200 tests: ~1 min
+    .venv/bin/python scripts/bench_policy.py --quick                                # small shop, 200 tests: ~1.5 min
 
-Times are for two otherwise idle cores: training ~75 s, choosing thresholds ~40 s, the replays ~60 s, the 400
+Times are for two otherwise idle cores: training ~75 s, choosing thresholds ~30 s, the replays ~45 s, the 400
 A/A + A/B tests ~55 s.
 
 Without --bundle it trains the default model on the default simulated shop (the data `make demo` uses; tracking

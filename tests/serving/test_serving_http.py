@@ -57,6 +57,13 @@ def test_defaults_left_to_the_scorer(client, shop):
     assert r.json()["placement"] == "product_page" and "dropped" not in r.json()
 
 
+def test_shown_reaches_the_scorer(client, shop):
+    request = {"history": [], "anchor": "100001", "shown": ["100005"]}
+    r = client.post("/recommend", json=request)
+    assert r.status_code == 200 and r.json() == shop.recommend(request)
+    assert "shown_before" in {reason for it in r.json()["items"] for reason in it["reasons"]}
+
+
 def test_healthz_and_metadata(client, shop):
     assert client.get("/healthz").json() == {"status": "ok"}
     meta = client.get("/metadata").json()
@@ -88,6 +95,8 @@ def test_openapi_has_the_endpoints_and_examples(client):
     # Past pydantic, the Scorer's own checks: its RequestError keeps the field path.
     ({"history": [event("100001", ts=T0 * 1000)]}, ["body", "history", 0, "timestamp"], "milliseconds"),
     ({"history": [], "cart": [1.5]}, ["body", "cart", 0], "cart[0]: expected an item id"),
+    ({"history": [], "shown": [1.5]}, ["body", "shown", 0], "shown[0]: expected an item id"),
+    ({"history": [], "shown": "100001"}, ["body", "shown"], "valid list"),
     (["not", "an", "object"], ["body"], "valid dictionary"),
 ])
 def test_invalid_request_names_the_field(client, body, loc, fragment):
