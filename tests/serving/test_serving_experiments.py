@@ -4,6 +4,7 @@ per variant, and the variant named in every response."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +12,7 @@ from neurec.analytics.experiment import assign_variant
 from neurec.serving.bundle import BundleError
 from neurec.serving.experiments import ExperimentScorer
 from neurec.serving.request import RequestError
+from neurec.serving.rules_config import RulesConfig
 
 T0 = 1_772_359_200
 REQUEST = {"history": [{"item_id": "100001", "event_type": "view", "timestamp": T0}], "anchor": "100001",
@@ -91,6 +93,29 @@ def test_bad_experiment_files_are_clear_errors(tmp_path, shop_bundle):
         ExperimentScorer.from_files(path, default_bundle=shop_bundle)
     with pytest.raises(BundleError, match="names no bundle"):
         ExperimentScorer.from_files(path, default_bundle=None)
+
+
+def test_a_partial_rules_file_changes_only_what_it_names(tmp_path, shop_bundle, kit):
+    (tmp_path / "lower_bar.json").write_text(json.dumps({"min_probability_by_kind": {"cross_sell": 0.005}}))
+    (tmp_path / "list.json").write_text("[1]")
+    path = tmp_path / "experiment.json"
+    variants = [{"name": "A", "weight": 1}, {"name": "B", "weight": 1, "rules": "lower_bar.json"}]
+    path.write_text(json.dumps({"name": "x", "salt": "s", "variants": variants}))
+    router = ExperimentScorer.from_files(path, default_bundle=shop_bundle)
+    a, b = router.scorers["A"].bundle.rules, router.scorers["B"].bundle.rules
+    assert b.min_probability_by_kind == (("cross_sell", 0.005),)
+    assert replace(b, min_probability_by_kind=None) == a  # the bundle's 0.02, margin weight, caps ... all kept
+    assert a.min_probability == kit.SHOP_RULES["min_probability"] and a.margin_weight == 0.5
+    variants[1]["rules"] = "list.json"
+    path.write_text(json.dumps({"name": "x", "salt": "s", "variants": variants}))
+    with pytest.raises(BundleError, match="list.json: expected a JSON object"):
+        ExperimentScorer.from_files(path, default_bundle=shop_bundle)
+
+
+def test_rules_round_trip_through_their_json_form(shop):
+    rules = replace(shop.rules, min_probability_by_kind=(("upsell", 0.0),), upsell_band=(1.1, 1.5))
+    assert RulesConfig.from_dict(json.loads(json.dumps(rules.to_dict()))) == rules
+    assert RulesConfig.from_dict(RulesConfig().to_dict()) == RulesConfig()
 
 
 def test_service_routes_and_reports_the_experiment(experiment, shop_bundle):

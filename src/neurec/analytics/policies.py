@@ -139,13 +139,12 @@ def neutral_rules(rules: RulesConfig) -> RulesConfig:
     the scorer always enforces), and the upsell band, because it decides which upgrades are generated as candidates:
     "without rules" ranks the same generated candidates. Off: the probability threshold, margin weight, placement
     preference, low-stock and strategic factors, the category cap, the free-shipping boost, the checkout price cap,
-    and the already-bought and declined drops."""
+    the already-bought and declined drops, and the demotion of items shown earlier in the visit."""
     return replace(
         rules, min_probability=0.0, min_probability_by_kind=None, margin_weight=0.0, drop_declined=False,
-        drop_already_bought=False,
-        checkout_price_cap=None, placement_preference=tuple((p, None) for p in PLACEMENTS), placement_boost=1.0,
-        low_stock_threshold=None, strategic_boost=1.0, max_per_category=None, free_shipping_threshold=None,
-        shown_factor=1.0,
+        drop_already_bought=False, checkout_price_cap=None, placement_preference=tuple((p, None) for p in PLACEMENTS),
+        placement_boost=1.0, low_stock_threshold=None, strategic_boost=1.0, max_per_category=None,
+        free_shipping_threshold=None, shown_factor=1.0,
     )
 
 

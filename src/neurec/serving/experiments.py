@@ -33,8 +33,8 @@ class ExperimentScorer:
     @classmethod
     def from_files(cls, experiment_path: str | Path, default_bundle: str | Path | None, threads: int = 1,
                    tracking_uri: str | None = None) -> "ExperimentScorer":
-        """Variants name a `bundle` (a folder or models:/ URI) and/or a `rules` JSON file; relative paths are read
-        from the experiment file's folder. A variant without a bundle uses `default_bundle`. Variants sharing a
+        """Variants name a `bundle` (a folder or models:/ URI) and/or a `rules` JSON file whose keys replace the
+        bundle's rules; relative paths are read from the experiment file's folder. A variant without a bundle uses `default_bundle`. Variants sharing a
         bundle share its onnxruntime session."""
         from neurec.serving.registry import is_registry_uri, resolve_bundle
 
@@ -56,7 +56,7 @@ class ExperimentScorer:
                 opened[key] = open_bundle(resolve_bundle(spec, tracking_uri), threads=threads)
             bundle, session = opened[key]
             if v.rules:
-                bundle = replace(bundle, rules=_read_rules(path.parent / v.rules, v.name))
+                bundle = replace(bundle, rules=_read_rules(path.parent / v.rules, v.name, bundle.rules))
             scorers[v.name] = Scorer(bundle, session)
         return cls(exp, scorers)
 
@@ -91,9 +91,16 @@ class ExperimentScorer:
         return {**response, "experiment": self.experiment.name, "variant": variant}
 
 
-def _read_rules(path: Path, variant: str) -> RulesConfig:
+def _read_rules(path: Path, variant: str, base: RulesConfig) -> RulesConfig:
+    """The bundle's rules with the file's keys in place of theirs. A variant file that names only what the test
+    changes (say {"min_probability_by_kind": {"upsell": 0}}) must not reset every other rule to its code default:
+    the two arms would then differ in rules nobody meant to test."""
     try:
-        return RulesConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        changes = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(changes, dict):
+            raise ValueError(f"expected a JSON object, got {type(changes).__name__}")
+        RulesConfig.from_dict(changes)  # name a bad key as the file's, before it is mixed with the bundle's
+        return RulesConfig.from_dict({**base.to_dict(), **changes})
     except FileNotFoundError:
         raise BundleError(f"variant {variant!r}: rules file {path} not found") from None
     except ValueError as exc:  # JSON syntax or a rule the config refuses

@@ -58,6 +58,15 @@ class RulesConfig:
         by_kind = dict(self.min_probability_by_kind or ())
         return tuple(by_kind.get(kind, self.min_probability) for kind in KINDS)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The rules.json form (plain JSON types): from_dict(to_dict()) gives these rules back."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["placement_preference"] = dict(self.placement_preference)
+        out["upsell_band"] = list(self.upsell_band) if self.upsell_band is not None else None
+        by_kind = self.min_probability_by_kind
+        out["min_probability_by_kind"] = dict(by_kind) if by_kind is not None else None
+        return out
+
     @classmethod
     def from_dict(cls, data: Any) -> "RulesConfig":
         """Validate a parsed rules.json; raises ValueError naming the offending key."""

@@ -16,9 +16,7 @@ thread hand-offs while the GIL serialises the Python parts anyway. The price is 
 batch a few tens), so /healthz and new connections wait that long too. To use more cores, run more processes.
 """
 
-import json
 import re
-from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
@@ -199,7 +197,7 @@ def metadata(scorer: Scorer | ExperimentScorer) -> dict[str, Any]:
         "calibration_present": bool(knots or bundle.temperature != 1.0 or bundle.bias != 0.0),
         "calibration": {"temperature": bundle.temperature, "bias": bundle.bias, "knots": knots},
         "copurchase_present": bundle.copurchase is not None,
-        "rules": json.loads(json.dumps(asdict(scorer.rules))),  # the rules in force after the catalogue check
+        "rules": scorer.rules.to_dict(),  # in force after the catalogue check; rules.json form, ready to edit
     }
 
 
