@@ -15,12 +15,13 @@ period; only the test period's sessions are replayed. "neurec with rules" uses t
 Part 1 replays every test-period session under six policies (none, popularity, FBT-only, neurec without rules,
 neurec with rules, and neurec with per-kind thresholds chosen on a replay of the validation period) and two
 oracles that read the ground truth (ceilings, not policies) with `neurec.analytics.policy_sim`: the customer's
-answers come from the simulator's ground truth, with common random numbers across policies. It then replays neurec
-with each shipped rule switched off in turn: what each rule costs. Part 2 runs A/A and A/B tests on freshly
+answers come from the simulator's ground truth, with common random numbers across policies. Beside them it prints
+the exact expected ceiling of any upsell + cross-sell policy (`neurec.analytics.policy_bound`). It then replays
+neurec with each shipped rule switched off in turn: what each rule costs. Part 2 runs A/A and A/B tests on freshly
 simulated shops (`neurec.analytics.policy_stats.simulate_ab`). All print markdown tables; --json writes
 {policy: {aov, conversion, acceptance, margin_per_order, aov_lift_vs_none, aov_lift_vs_fbt, ... with _ci}},
 aa_false_positive_rate (customer conversion), power_predicted, power_observed, and the details
-(neurec_rule_costs, neurec_val_thresholds_choice, neurec_upsell_fate, ab_details).
+(upsell_cross_sell_ceiling, neurec_rule_costs, neurec_val_thresholds_choice, neurec_upsell_fate, ab_details).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from policy_tables import (ab_markdown, fate_markdown, offers_markdown, policy_markdown, rule_costs_markdown, targets,
-                           thresholds_markdown)
+from policy_tables import (ab_markdown, fate_markdown, offers_markdown, pct, policy_markdown, rule_costs_markdown,
+                           targets, thresholds_markdown)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_OVERRIDES = ["tracking=none", "baselines=[]", "trainer.progress=false"]
@@ -170,6 +171,7 @@ def main() -> None:
     args = parse_args()
     from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in, simulator_truth
     from neurec.analytics.policies import ScorerPolicy
+    from neurec.analytics.policy_bound import expected_ceiling
     from neurec.analytics.policy_stats import AbSimConfig, by_offer, policy_table, simulate_ab
 
     t0 = time.perf_counter()
@@ -190,11 +192,12 @@ def main() -> None:
     table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed, customers=[x.user_id for x in sessions])
     fate = upsell_fate(next(p for p in pols if p.name == "neurec"), sessions, data.events, truth)
     costs = rule_costs(bundle, outcomes, sessions, data.events, truth, args)
+    ceiling = expected_ceiling(sessions, truth)
     offers = {o.policy: by_offer(o) for o in outcomes}
     log(f"A/A and A/B tests on {args.reps} simulated shops ...")
     ab = simulate_ab(sim_cfg, AbSimConfig(reps=args.reps, lift=args.lift),
                      progress=lambda r: r % 50 == 0 and log(f"  {r} / {args.reps}"))
-    report(args, table, offers, fate, costs, chosen, ab, len(sessions), time.perf_counter() - t0)
+    report(args, table, offers, fate, costs, chosen, ceiling, ab, len(sessions), time.perf_counter() - t0)
 
 
 UPSELL_BARS, CROSS_SELL_BARS = (0.0, 0.005, 0.01, 0.02), (0.01, 0.02, 0.04)
@@ -250,10 +253,14 @@ def _simulator_config(bundle: Path):
     return instantiate(OmegaConf.load(bundle.parent / "config.yaml").data.simulator)
 
 
-def report(args, table: dict, offers: dict, fate: dict, costs: dict, chosen: dict, ab, n_sessions: int,
+def report(args, table: dict, offers: dict, fate: dict, costs: dict, chosen: dict, ceiling, ab, n_sessions: int,
            seconds: float) -> None:
     print(f"## Policies on {n_sessions:,} test-period sessions (ground truth: the simulator; common random numbers)\n")
     print(policy_markdown(table))
+    print(f"\nCeiling: the highest expected AOV lift any upsell + cross-sell policy can reach on these sessions is "
+          f"{pct(ceiling.aov_lift)} (upsells {ceiling.upsell_gain:,.0f} €, cross-sells {ceiling.cross_sell_gain:,.0f} € "
+          f"over {ceiling.base_value:,.0f} € in {ceiling.sessions:,} orders; neurec.analytics.policy_bound). The table's "
+          "lifts are one draw of the customers' answers, shared by every policy.")
     print("\n## Acceptance by placement and kind\n")
     print(offers_markdown(offers))
     print("\n## neurec with rules: the one-tier-up upgrade on the product page of each order's main item\n")
@@ -267,6 +274,7 @@ def report(args, table: dict, offers: dict, fate: dict, costs: dict, chosen: dic
     print("\n## Targets\n\n| target | measured | met |\n|---|---|---|")
     for name, value, ok in targets(table, ab):
         print(f"| {name} | {value} | {'yes' if ok else 'no'} |")
+    print(f"\nThe expected ceiling of any upsell + cross-sell policy here: {pct(ceiling.aov_lift)} over none.")
     print(f"\n{seconds:.0f} s in all")
     if args.json:
         out: dict = {name: {**f, "by_offer": offers[name]} for name, f in table.items()}
@@ -275,6 +283,9 @@ def report(args, table: dict, offers: dict, fate: dict, costs: dict, chosen: dic
         out["ab_details"] = {"false_positive_by_test": ab.false_positive, "power_observed_se": ab.se(ab.power_observed),
                              "reps": ab.reps, "buy_rate_lift": ab.lift, "customer_conversion": list(ab.rates),
                              "customers_per_arm": list(ab.n_per_arm), "seconds": seconds}
+        out["upsell_cross_sell_ceiling"] = {"aov_lift": ceiling.aov_lift, "upsell_gain": ceiling.upsell_gain,
+                                            "cross_sell_gain": ceiling.cross_sell_gain, "base_value": ceiling.base_value,
+                                            "orders": ceiling.sessions}
         out["neurec_rule_costs"] = {name.removeprefix("off:"): {
             "aov_lift_vs_none": f["aov_lift_vs_none"], "aov_change_vs_shipped": f["aov_lift_vs_fbt"],
             "aov_change_vs_shipped_ci": f["aov_lift_vs_fbt_ci"], "acceptance": f["acceptance"]}

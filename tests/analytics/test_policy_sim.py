@@ -124,6 +124,27 @@ def test_the_oracle_ranks_by_expected_gain_under_the_truth():
     assert out.value[0] >= 100.0
 
 
+def test_the_ceiling_by_hand_and_against_the_oracle():
+    from neurec.analytics.policy_bound import expected_ceiling
+
+    truth, events = hand_shop(1)
+    sessions = sessions_in(events, 0.0, truth)
+    one = expected_ceiling(sessions, truth, placements=1)
+    # One placement: showing m2 and m3 together beats either alone (118, 123.3): 100/3 + 1.5/3 x 130 + 0.5/3 x 170.
+    assert one.upsell_gain == pytest.approx(100 / 3 + 65 + 85 / 3 - 100)
+    assert one.cross_sell_gain == pytest.approx(0.5 * 3 / 8 * 12 + 0.5 * 1 / 8 * 10)  # a2, a1; a3 has no stock
+    assert one.aov_lift == pytest.approx((100 + one.upsell_gain + one.cross_sell_gain) / 100 - 1)
+    assert expected_ceiling(sessions, truth, placements=0).upsell_gain == 0.0
+    three = expected_ceiling(sessions, truth)
+    assert three.upsell_gain > one.upsell_gain and three.cross_sell_gain == one.cross_sell_gain
+    # No policy beats it on average: the greedy oracle over 400 copies of the session stays below, within noise.
+    truth400, events400 = hand_shop(400)
+    many = sessions_in(events400, 0.0, truth400)
+    oracle = replay(TruthOracle(many, SessionTruth(truth400), alternatives=False), many, events400, truth400).value
+    assert oracle.mean() - 100 <= three.upsell_gain + three.cross_sell_gain + 3 * oracle.std() / np.sqrt(400)
+    assert oracle.mean() - 100 >= 0.8 * (three.upsell_gain + three.cross_sell_gain)  # and the oracle is close to it
+
+
 def tiny_shop():
     cfg = SimulatorConfig(n_customers=300, days=30, n_categories=3, lines_per_category=3, seed=7)
     events = load(DataConfig(simulator=cfg)).events
