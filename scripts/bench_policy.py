@@ -14,7 +14,7 @@ period; only the test period's sessions are replayed. "neurec with rules" uses t
 
 Part 1 replays every test-period session under six policies (none, popularity, FBT-only, neurec without rules,
 neurec with rules, and neurec with per-kind thresholds chosen on a replay of the validation period) and two
-oracles that read the ground truth (ceilings, not policies) with `neurec.analytics.policy_sim`: the customer's
+oracles that read the ground truth (references, not policies) with `neurec.analytics.policy_sim`: the customer's
 answers come from the simulator's ground truth, with common random numbers across policies. Beside them it prints
 the exact expected ceiling of any upsell + cross-sell policy (`neurec.analytics.policy_bound`). It then replays
 neurec with each shipped rule switched off in turn: what each rule costs. Part 2 runs A/A and A/B tests on freshly

@@ -10,8 +10,8 @@ import numpy as np
 NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only", "neurec_no_rules": "neurec without rules",
          "neurec": "neurec with rules",
          "neurec_val_thresholds": "neurec with rules, per-kind thresholds chosen on validation",
-         "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (a ceiling)",
-         "oracle": "oracle, any item (a ceiling)"}
+         "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (reads the truth)",
+         "oracle": "oracle, any item (reads the truth)"}
 
 
 def fate_markdown(fate: dict[str, list[float]]) -> str:

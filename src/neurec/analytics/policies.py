@@ -12,7 +12,8 @@ The policies:
   from training-period baskets; nothing when no such pair was seen (no popularity fallback: FBT only).
 - `ScorerPolicy`: the neurec bundle through `neurec.serving.Scorer`, with its shipped rules, or with the rules
   neutralised by `neutral_rules` (neurec without rules).
-- `TruthOracle`: reads the ground truth itself; a ceiling to measure the others against, not a policy a shop has.
+- `TruthOracle`: reads the ground truth itself; a reference to measure the others against, not a policy a shop has
+  (`policy_bound` computes the exact ceiling).
 
 Every policy but the scorer with rules gets the same minimal hygiene, so it never wastes a slot on something no
 shop would show: not the item on the page, nothing already in the cart, nothing out of stock; and an item offered
@@ -206,8 +207,9 @@ class ScorerPolicy:
 class TruthOracle:
     """Not a shop's policy: it reads the simulator's ground truth (a `policy_sim.SessionTruth`) and shows the k
     items with the highest expected gain in order value, one placement at a time, from the session's opening
-    state, never showing a complement twice in a session (a refused one stays refused). Its AOV is a ceiling: what a
-    policy that knew every customer's odds could earn in this simulator. Use one instance per replay.
+    state, never showing a complement twice in a session (a refused one stays refused). Its AOV shows what a
+    policy that knew every customer's odds could earn in this simulator; being greedy, it is not the ceiling
+    (`policy_bound.expected_ceiling` is). Use one instance per replay.
     `alternatives=False` keeps it to upsells (higher tiers of the anchor's line) and cross-sells, the kinds the
     shipped rules allow; True also lets it show other main items of the category (pricier rival lines)."""
 
