@@ -107,8 +107,9 @@ def data_of(bundle: Path):
         return prepare(data_cfg, Path(tmp))
 
 
-def policies(bundle: Path, data, truth, sessions):
-    from neurec.analytics.policies import (Fbt, NoRecs, Popularity, ScorerPolicy, TruthOracle, fbt_partners, neutral_rules,
+def policies(with_rules, data, truth, sessions):
+    """`with_rules`: the bundle as shipped (a ScorerPolicy named "neurec"); the other neurec policies share it."""
+    from neurec.analytics.policies import (Fbt, NoRecs, Popularity, TruthOracle, fbt_partners, neutral_rules,
                                            popularity_ranking)
     from neurec.analytics.policy_sim import SessionTruth
     from neurec.models.baselines import FrequentlyBoughtTogether
@@ -116,12 +117,11 @@ def policies(bundle: Path, data, truth, sessions):
 
     ids = data.vocab.decode(range(len(data.vocab)))
     empty = frozenset(i for i, it in truth.items.items() if not it.in_stock)
-    with_rules = ScorerPolicy.from_bundle(bundle, "neurec")
     if with_rules.scorer.bundle.vocab.sha256() != data.vocab.sha256():
         sys.exit("bench_policy: the re-created data's vocabulary differs from the bundle's; wrong config.yaml?")
     return [NoRecs(), Popularity(popularity_ranking(data.train_purchase_counts, ids), empty),
             Fbt(fbt_partners(FrequentlyBoughtTogether().fit(train_view(data)), ids), empty),
-            ScorerPolicy.from_bundle(bundle, "neurec_no_rules", neutral_rules(with_rules.scorer.bundle.rules)), with_rules,
+            with_rules.with_rules("neurec_no_rules", neutral_rules(with_rules.scorer.bundle.rules)), with_rules,
             TruthOracle(sessions, SessionTruth(truth), alternatives=False, name="oracle_upsell_cross_sell"),
             TruthOracle(sessions, SessionTruth(truth))]
 
@@ -180,10 +180,11 @@ def main() -> None:
     truth = simulator_truth(sim_cfg)
     sessions = sessions_in(data.events, data.boundaries.test_start, truth)
     log(f"replaying {len(sessions):,} test-period sessions ({sum(bool(s.bought) for s in sessions):,} with an order) ...")
-    chosen = choose_thresholds(bundle, data, truth, sessions, args)
-    pols = policies(bundle, data, truth, sessions)
+    shipped = ScorerPolicy.from_bundle(bundle, "neurec")  # opened once; every neurec variant shares its session
+    chosen = choose_thresholds(shipped, data, truth, sessions, args)
+    pols = policies(shipped, data, truth, sessions)
     at = next(i for i, p in enumerate(pols) if p.name == "neurec") + 1  # beside the shipped rules, before the oracles
-    pols.insert(at, ScorerPolicy.from_bundle(bundle, "neurec_val_thresholds", chosen["rules"]))
+    pols.insert(at, shipped.with_rules("neurec_val_thresholds", chosen["rules"]))
     outcomes = []
     for policy in pols:
         t = time.perf_counter()
@@ -191,7 +192,7 @@ def main() -> None:
         log(f"  {policy.name}: {time.perf_counter() - t:.1f}s")
     table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed, customers=[x.user_id for x in sessions])
     fate = upsell_fate(next(p for p in pols if p.name == "neurec"), sessions, data.events, truth)
-    costs = rule_costs(bundle, outcomes, sessions, data.events, truth, args)
+    costs = rule_costs(shipped, outcomes, sessions, data.events, truth, args)
     ceiling = expected_ceiling(sessions, truth)
     offers = {o.policy: by_offer(o) for o in outcomes}
     log(f"A/A and A/B tests on {args.reps} simulated shops ...")
@@ -203,17 +204,17 @@ def main() -> None:
 UPSELL_BARS, CROSS_SELL_BARS = (0.0, 0.005, 0.01, 0.02), (0.01, 0.02, 0.04)
 
 
-def choose_thresholds(bundle: Path, data, truth, test_sessions, args) -> dict:
+def choose_thresholds(policy, data, truth, test_sessions, args) -> dict:
     """The per-kind thresholds (upsell x cross-sell grid, the other rules as shipped) with the best AOV lift on a
     replay of the validation period, whose sessions the model was not trained on; the test period is not looked at."""
     from dataclasses import replace
 
-    from neurec.analytics.policies import NoRecs, ScorerPolicy
+    from neurec.analytics.policies import NoRecs
     from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in
 
     test_keys = {s.key for s in test_sessions}
     val = [s for s in sessions_in(data.events, data.boundaries.valid_start, truth) if s.key not in test_keys]
-    shipped = ScorerPolicy.from_bundle(bundle, "neurec").scorer.bundle.rules
+    shipped = policy.scorer.bundle.rules
     log(f"choosing per-kind thresholds on {len(val):,} validation-period sessions ...")
     base = replay(NoRecs(), val, data.events, truth, ReplayConfig(seed=args.seed)).value
     aov = lambda v: v.sum() / max(int((v > 0).sum()), 1)  # noqa: E731  (conversion is the same under every policy)
@@ -221,7 +222,7 @@ def choose_thresholds(bundle: Path, data, truth, test_sessions, args) -> dict:
     for up in UPSELL_BARS:
         for cross in CROSS_SELL_BARS:
             rules = replace(shipped, min_probability_by_kind=(("cross_sell", cross), ("upsell", up)))
-            out = replay(ScorerPolicy.from_bundle(bundle, "v", rules), val, data.events, truth, ReplayConfig(seed=args.seed))
+            out = replay(policy.with_rules("v", rules), val, data.events, truth, ReplayConfig(seed=args.seed))
             lifts[(up, cross)] = aov(out.value) / aov(base) - 1
     up, cross = max(lifts, key=lambda kv: (lifts[kv], kv == (shipped.min_probability,) * 2))  # ties keep the shipped
     return {"rules": replace(shipped, min_probability_by_kind=(("cross_sell", cross), ("upsell", up))),
@@ -229,16 +230,16 @@ def choose_thresholds(bundle: Path, data, truth, test_sessions, args) -> dict:
             "validation_aov_lift": {f"upsell={u} cross_sell={c}": lift for (u, c), lift in lifts.items()}}
 
 
-def rule_costs(bundle: Path, outcomes, sessions, events, truth, args) -> dict:
+def rule_costs(policy, outcomes, sessions, events, truth, args) -> dict:
     """neurec with each shipped rule switched off in turn, against the rules as shipped, on the same sessions."""
-    from neurec.analytics.policies import ScorerPolicy, rule_ablations
+    from neurec.analytics.policies import rule_ablations
     from neurec.analytics.policy_sim import ReplayConfig, replay
     from neurec.analytics.policy_stats import policy_table
 
     shipped = {o.policy: o for o in outcomes}
-    rules = ScorerPolicy.from_bundle(bundle, "neurec").scorer.bundle.rules
+    rules = policy.scorer.bundle.rules
     log("neurec with one rule off at a time ...")
-    variants = [replay(ScorerPolicy.from_bundle(bundle, f"off:{name}", changed), sessions, events, truth,
+    variants = [replay(policy.with_rules(f"off:{name}", changed), sessions, events, truth,
                        ReplayConfig(seed=args.seed)) for name, changed in rule_ablations(rules).items()]
     table = policy_table([shipped["none"], shipped["neurec"], *variants], fbt="neurec", n_boot=args.n_boot,
                          seed=args.seed, customers=[x.user_id for x in sessions])

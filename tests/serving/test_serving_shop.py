@@ -171,6 +171,15 @@ def test_thresholds_per_kind(tmp_path, kit):
     assert drops["100002"] == "below_threshold" and drops["100004"] == "below_threshold" and "100005" in items
 
 
+def test_with_rules_keeps_the_model_and_changes_only_the_rules(shop):
+    from dataclasses import replace
+
+    one = shop.with_rules(replace(shop.bundle.rules, top_k=1))
+    request = {"history": [], "anchor": "100001"}
+    assert one._session is shop._session and shop.bundle.rules.top_k == 4  # the original is untouched
+    assert one.recommend(request)["items"] == shop.recommend(request)["items"][:1]
+
+
 def test_explicit_candidates_unknown_and_neither_kind(shop):
     request = {"history": [], "anchor": "100001", "explain": True,
                "candidates": ["zzz", "200001", "300001", "100002", "100003", "100008", "100001"]}

@@ -189,6 +189,10 @@ class ScorerPolicy:
             bundle = replace(bundle, rules=rules)
         return cls(Scorer(bundle, session), name)
 
+    def with_rules(self, name: str, rules: RulesConfig) -> "ScorerPolicy":
+        """The same bundle and onnxruntime session under other rules."""
+        return ScorerPolicy(self.scorer.with_rules(rules), name, self.batch)
+
     def request(self, slot: Slot, k: int) -> dict:
         lo = max(0, len(slot.hist_items) - self.max_history)  # the model reads no further back; parsing is the cost
         history = [{"item_id": str(i), "event_type": _LABELS[int(t)], "timestamp": float(ts)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from neurec.serving.catalog import Catalog
 from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.serving.policy import Context, Policy, Verdict
 from neurec.serving.request import ParsedRequest, RequestError, parse_request, positioned
-from neurec.serving.rules_config import KINDS
+from neurec.serving.rules_config import KINDS, RulesConfig
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ class Scorer:
 
         bundle, session = open_bundle(resolve_bundle(path, tracking_uri), threads=threads)
         return cls(bundle, session)
+
+    def with_rules(self, rules: RulesConfig) -> "Scorer":
+        """The same model and onnxruntime session under other rules: a variant or a what-if costs no second load."""
+        return Scorer(replace(self.bundle, rules=rules), self._session)
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.score_batch([self.prepare(request)])[0]
