@@ -106,9 +106,13 @@ def test_write_bundle_lists_and_hashes_copurchase(tmp_path):
     files = json.loads((with_stats / "manifest.json").read_text())["files"]
     assert files[COPURCHASE_FILE] == sha256_file(with_stats / COPURCHASE_FILE)
     assert json.loads((with_stats / COPURCHASE_FILE).read_text()) == stats
+    # Without statistics the file is still written (the reader requires it), empty, and hashed like the others.
     without = write_bundle(tmp_path / "without", *args)
-    assert COPURCHASE_FILE not in json.loads((without / "manifest.json").read_text())["files"]
-    assert not (without / COPURCHASE_FILE).exists()
+    files = json.loads((without / "manifest.json").read_text())["files"]
+    assert files[COPURCHASE_FILE] == sha256_file(without / COPURCHASE_FILE)
+    empty = json.loads((without / COPURCHASE_FILE).read_text())
+    assert empty == {"format": 1, "partners": {}, "replenish_days": {}}
+    assert parse_copurchase(empty, {"A": 0}, 1).partners == {}
 
 
 def test_baskets_are_per_customer_session():

@@ -167,10 +167,9 @@ def write_bundle(root: Path, items: dict | None = None, rules: dict | None = Non
         "libraries": {"onnx": onnx.__version__},
     }
     manifest.update(manifest_overrides)
-    names = [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES]
-    if copurchase is not None:
-        (root / COPURCHASE_FILE).write_text(json.dumps(copurchase))
-        names.append(COPURCHASE_FILE)
+    names = [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES, COPURCHASE_FILE]
+    empty = {"format": 1, "partners": {}, "replenish_days": {}}  # what the export writes without statistics
+    (root / COPURCHASE_FILE).write_text(json.dumps(empty if copurchase is None else copurchase))
     manifest["files"] = {n: sha256(root / n) for n in names}
     (root / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2))
     return root

@@ -1,4 +1,6 @@
 import json
+import os
+import re
 
 import numpy as np
 import pytest
@@ -41,7 +43,7 @@ def test_changed_items_byte(bundle_copy):
         load_bundle(bundle_copy)
 
 
-@pytest.mark.parametrize("name", [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES])
+@pytest.mark.parametrize("name", [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES, COPURCHASE_FILE])
 def test_deleted_file(bundle_copy, name):
     (bundle_copy / name).unlink()
     with pytest.raises(BundleError, match=rf"{name} is listed in manifest\.json but missing"):
@@ -81,7 +83,7 @@ def test_not_a_folder(tmp_path):
     "edit, message",
     [
         (lambda m: m["files"].pop(BUNDLE_RULES), r"does not list rules\.json"),
-        (lambda m: m["files"].update({"../x": "00"}), r"'\.\./x' is not a plain file name"),
+        (lambda m: m["files"].update({"../x": "0" * 64}), r"'\.\./x' is not a plain file name"),
         (lambda m: m["calibration"].update(temperature=0), r"calibration\.temperature' must be a positive number"),
         (lambda m: m["model"].update(max_history=0), r"model\.max_history"),
         (lambda m: m["model"]["inputs"].pop(), r"'model\.inputs' are"),
@@ -179,10 +181,78 @@ def test_deleted_copurchase_is_refused_when_listed(shop_copy):
         load_bundle(shop_copy)
 
 
-def test_unlisted_copurchase_is_ignored(bundle_copy, kit):
-    # Dropped next to an older bundle by hand: not covered by the manifest's hashes, so not trusted.
-    (bundle_copy / COPURCHASE_FILE).write_text(json.dumps(kit.COPURCHASE))
-    assert load_bundle(bundle_copy).copurchase is None
+@pytest.mark.parametrize("name", [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES, COPURCHASE_FILE])
+def test_a_manifest_that_drops_a_required_file_is_refused(shop_copy, name):
+    # Unlisting copurchase.json used to load, and the cross-sells silently vanished.
+    _edit_json(shop_copy / BUNDLE_MANIFEST, lambda m: m["files"].pop(name))
+    with pytest.raises(BundleError, match=rf"does not list {re.escape(name)}, which every bundle has"):
+        load_bundle(shop_copy)
+
+
+def test_an_unlisted_extra_file_is_ignored(bundle_copy):
+    (bundle_copy / "notes.txt").write_text("dropped next to the bundle by hand: not hashed, so never read")
+    assert load_bundle(bundle_copy).model_version == "fixture-1"
+
+
+def test_bundle_error_is_a_user_error():
+    from neurec.errors import UserError
+
+    assert issubclass(BundleError, UserError)  # so every entry point reports it in one line, exit 2
+
+
+@pytest.mark.parametrize("name", [BUNDLE_MANIFEST, BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES,
+                                  COPURCHASE_FILE])
+def test_a_file_replaced_by_a_directory_is_named_as_such(bundle_copy, name):
+    (bundle_copy / name).unlink()
+    (bundle_copy / name).mkdir()
+    with pytest.raises(BundleError, match=rf"{re.escape(name)} is a directory where a file is expected"):
+        load_bundle(bundle_copy)
+
+
+def test_a_fifo_is_not_read(bundle_copy):
+    # Reading a FIFO would hang the loader; it is refused by its type before any read.
+    (bundle_copy / BUNDLE_RULES).unlink()
+    os.mkfifo(bundle_copy / BUNDLE_RULES)
+    with pytest.raises(BundleError, match=r"rules\.json is not a regular file"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("where", ["listed file", "unlisted file", "folder", "outside"])
+def test_symlinks_inside_a_bundle_are_refused(bundle_copy, tmp_path, where):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    if where == "listed file":  # same bytes, so every hash still matches: only the link itself is wrong
+        (outside / BUNDLE_RULES).write_bytes((bundle_copy / BUNDLE_RULES).read_bytes())
+        (bundle_copy / BUNDLE_RULES).unlink()
+        (bundle_copy / BUNDLE_RULES).symlink_to(outside / BUNDLE_RULES)
+        link = BUNDLE_RULES
+    elif where == "unlisted file":
+        link = "extra.json"
+        (bundle_copy / link).symlink_to(bundle_copy / BUNDLE_ITEMS)
+    elif where == "folder":
+        (bundle_copy / "sub").mkdir()
+        link = "sub/deep"
+        (bundle_copy / link).symlink_to(outside, target_is_directory=True)
+    else:
+        link = "etc"
+        (bundle_copy / link).symlink_to("/etc", target_is_directory=True)
+    with pytest.raises(BundleError, match=rf"{re.escape(link)} is a symbolic link"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("bad", ["sub/x.json", "/etc/passwd", "a\\b", "x\x00y", "", ".hidden", "..", "a b",
+                                 BUNDLE_MANIFEST, "manifest.sig"])
+def test_manifest_file_names_must_be_plain(bundle_copy, bad):
+    _edit_json(bundle_copy / BUNDLE_MANIFEST, lambda m: m["files"].update({bad: "0" * 64}))
+    with pytest.raises(BundleError, match=rf"file name {re.escape(repr(bad))} is not a plain file name"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("digest", ["00", 12, None, "z" * 64, ["a"]])
+def test_manifest_hashes_must_be_sha256_hex(bundle_copy, digest):
+    _edit_json(bundle_copy / BUNDLE_MANIFEST, lambda m: m["files"].update({BUNDLE_RULES: digest}))
+    with pytest.raises(BundleError, match=r"files\.rules\.json must be a sha256 of 64 hex characters"):
+        load_bundle(bundle_copy)
 
 
 @pytest.mark.parametrize(

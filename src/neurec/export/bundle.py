@@ -6,7 +6,6 @@ import json
 import math
 import platform
 import shutil
-import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
@@ -15,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from neurec import __version__
-from neurec.fsutil import sha256_file, swap_in_dir
+from neurec.errors import ConfigError
+from neurec.fsutil import replacing_dir, sha256_file
 from neurec.models.purchase import PurchaseModelConfig
 from neurec.schema import (
     BUNDLE_ITEMS,
@@ -29,7 +29,8 @@ from neurec.schema import (
     MODEL_OUTPUT,
     SCHEMA_VERSION,
 )
-from neurec.serving.copurchase import COPURCHASE_FILE
+from neurec.serving.copurchase import COPURCHASE_FILE, COPURCHASE_FORMAT
+from neurec.serving.signing import KEY_ENV, SignatureError, key_from_env, write_signature
 from neurec.vocab import ItemVocab
 
 
@@ -59,6 +60,13 @@ def _libraries() -> dict[str, str]:
     return out
 
 
+def _signing_key() -> bytes | None:
+    try:
+        return key_from_env()
+    except SignatureError as e:  # before any work, so a bad key costs nothing
+        raise ConfigError(f"{e} (or unset {KEY_ENV} to export unsigned)") from None
+
+
 def write_bundle(
     out_dir: Path,
     onnx_path: Path,
@@ -70,45 +78,55 @@ def write_bundle(
     calibration: dict | None = None,
     copurchase: dict | None = None,
 ) -> Path:
-    """Build the bundle in a temporary folder next to `out_dir`, then swap it in: readers never see half a bundle.
+    """Build the bundle in a staging folder next to `out_dir`, then swap it in: readers never see half a bundle,
+    and a failure or a kill leaves the previous bundle as it was.
 
-    `copurchase`: training-period statistics from `neurec.export.copurchase`; listed and hashed like every file.
+    `copurchase`: training-period statistics from `neurec.export.copurchase`; None writes a file without any
+    (the reader requires every file, so a missing one is a damaged bundle, never an older feature set).
+    With NEUREC_BUNDLE_KEY set, manifest.sig signs the manifest (neurec.serving.signing).
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        shutil.copyfile(onnx_path, tmp / BUNDLE_MODEL)
-        vocab.save(tmp / BUNDLE_VOCAB)
-        (tmp / BUNDLE_ITEMS).write_text(json.dumps(item_table(catalog, vocab)), encoding="utf-8")
-        (tmp / BUNDLE_RULES).write_text(json.dumps(rules, indent=2, sort_keys=True), encoding="utf-8")
-        names = [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES]
-        if copurchase is not None:
-            (tmp / COPURCHASE_FILE).write_text(json.dumps(copurchase, separators=(",", ":")), encoding="utf-8")
-            names.append(COPURCHASE_FILE)
+    key = _signing_key()
+    with replacing_dir(out_dir) as tmp:
+        _write_files(tmp, onnx_path, vocab, catalog, rules, copurchase)
+        names = [BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES, COPURCHASE_FILE]
         files = {name: sha256_file(tmp / name) for name in names}
-        batch_hist = ["batch", "history"]
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "neurec_version": __version__,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "training_run_id": training_run_id,
-            "model_version": files[BUNDLE_MODEL][:12],
-            "model": {
-                "inputs": [{"name": n, "dtype": "int64", "shape": batch_hist if n != "candidates" else ["batch", "candidates"]} for n in MODEL_INPUTS],
-                "outputs": [{"name": MODEL_OUTPUT, "dtype": "float32", "shape": ["batch", "candidates"]}],
-                "max_history": model_cfg.max_history,
-                "config": asdict(model_cfg),
-            },
-            "calibration": calibration or {"temperature": 1.0, "bias": 0.0},
-            "vocab_sha256": vocab.sha256(),
-            "n_items": len(vocab),
-            "files": files,
-            "libraries": _libraries(),
-        }
-        (tmp / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        swap_in_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        manifest = _manifest(files, vocab, model_cfg, training_run_id, calibration)
+        raw = json.dumps(manifest, indent=2).encode("utf-8")
+        (tmp / BUNDLE_MANIFEST).write_bytes(raw)
+        if key is not None:
+            write_signature(tmp, raw, key)
     return out_dir
+
+
+def _write_files(tmp: Path, onnx_path: Path, vocab: ItemVocab, catalog: pd.DataFrame, rules: dict,
+                 copurchase: dict | None) -> None:
+    shutil.copyfile(onnx_path, tmp / BUNDLE_MODEL)
+    vocab.save(tmp / BUNDLE_VOCAB)
+    (tmp / BUNDLE_ITEMS).write_text(json.dumps(item_table(catalog, vocab)), encoding="utf-8")
+    (tmp / BUNDLE_RULES).write_text(json.dumps(rules, indent=2, sort_keys=True), encoding="utf-8")
+    stats = copurchase if copurchase is not None else {"format": COPURCHASE_FORMAT, "partners": {}, "replenish_days": {}}
+    (tmp / COPURCHASE_FILE).write_text(json.dumps(stats, separators=(",", ":")), encoding="utf-8")
+
+
+def _manifest(files: dict[str, str], vocab: ItemVocab, model_cfg: PurchaseModelConfig,
+              training_run_id: str | None, calibration: dict | None) -> dict:
+    batch_hist = ["batch", "history"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "neurec_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_run_id": training_run_id,
+        "model_version": files[BUNDLE_MODEL][:12],
+        "model": {
+            "inputs": [{"name": n, "dtype": "int64", "shape": batch_hist if n != "candidates" else ["batch", "candidates"]} for n in MODEL_INPUTS],
+            "outputs": [{"name": MODEL_OUTPUT, "dtype": "float32", "shape": ["batch", "candidates"]}],
+            "max_history": model_cfg.max_history,
+            "config": asdict(model_cfg),
+        },
+        "calibration": calibration or {"temperature": 1.0, "bias": 0.0},
+        "vocab_sha256": vocab.sha256(),
+        "n_items": len(vocab),
+        "files": files,
+        "libraries": _libraries(),
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from neurec.fsutil import sha256_file
 from neurec.probability import check_calibration
 from neurec.schema import (
     BUNDLE_ITEMS,
@@ -28,17 +28,20 @@ from neurec.schema import (
     OOV_ID,
     SCHEMA_VERSION,
 )
+from neurec.serving.bundle_files import REEXPORT as _REEXPORT
+from neurec.serving.bundle_files import BundleError, read_bytes, read_json, refuse_links, verify_file
 from neurec.serving.copurchase import COPURCHASE_FILE, CoPurchase, parse_copurchase
 from neurec.serving.rules import RulesConfig
+from neurec.serving.signing import SIGNATURE_FILE, SignatureError
+from neurec.serving.signing import verify as verify_signature
 from neurec.vocab import ItemVocab
 
-REQUIRED_FILES = (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES)
+# Everything the export writes: a manifest that drops one (copurchase.json included) is refused, so a feature
+# cannot vanish silently.
+REQUIRED_FILES = (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES, COPURCHASE_FILE)
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 NUMERIC_COLUMNS = ("price", "margin", "stock", "tier")  # read by rules, so they must be numbers (null = unknown)
-_REEXPORT = "re-export the bundle"
-
-
-class BundleError(ValueError):
-    """The bundle is missing, incomplete, altered or from an incompatible version."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Bundle:
     items: dict[str, np.ndarray]  # column arrays; item_id as str objects, index int64, NUMERIC_COLUMNS float64
     rules: RulesConfig
     model_path: Path
-    copurchase: CoPurchase | None = None  # None: a bundle exported before copurchase.json existed
+    copurchase: CoPurchase | None = None  # None: copurchase.json holds no statistics (e.g. too little data)
 
     @property
     def model_version(self) -> str:
@@ -72,40 +75,42 @@ class Bundle:
         return float(self.manifest["calibration"]["bias"])
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle folder (files, hashes, vocab, item table, rules, ONNX graph names)."""
-    bundle, _ = open_bundle(path)
+def load_bundle(path: str | Path, require_signature: bool | None = None) -> Bundle:
+    """Read and verify a bundle folder (files, hashes, signature, vocab, item table, rules, ONNX graph names)."""
+    bundle, _ = open_bundle(path, require_signature=require_signature)
     return bundle
 
 
-def open_bundle(path: str | Path, threads: int = 1) -> tuple[Bundle, ort.InferenceSession]:
-    """load_bundle, also returning the onnxruntime session it verified, so a scorer builds only one."""
+def open_bundle(path: str | Path, threads: int = 1,
+                require_signature: bool | None = None) -> tuple[Bundle, ort.InferenceSession]:
+    """load_bundle, also returning the onnxruntime session it verified, so a scorer builds only one.
+
+    `require_signature`: refuse a bundle without a valid manifest.sig (neurec.serving.signing); None reads
+    NEUREC_REQUIRE_SIGNATURE. A signature that is present is checked whenever NEUREC_BUNDLE_KEY is set.
+    """
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"bundle {root}: not a folder; pass the folder the export wrote")
-    manifest = _read_manifest(root)
+    refuse_links(root)
+    raw = read_bytes(root, BUNDLE_MANIFEST)
+    try:
+        verify_signature(root, raw, require_signature)
+    except SignatureError as e:
+        raise BundleError(f"bundle {root}: {e}") from None
+    manifest = _read_manifest(root, raw)
     for name, expected in manifest["files"].items():
-        _verify_file(root, name, expected)
+        verify_file(root, name, expected)
     vocab = _read_vocab(root, manifest)
     items = _read_items(root, vocab, manifest["n_items"])
     rules = _read_rules(root)
-    copurchase = _read_copurchase(root, manifest, items)
+    copurchase = _read_copurchase(root, items)
     session = _open_session(root, manifest, threads)
     model_path = root / BUNDLE_MODEL
     return Bundle(root, manifest, vocab, items, rules, model_path, copurchase), session
 
 
-def _read_json(root: Path, name: str) -> Any:
-    try:
-        return json.loads((root / name).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"bundle {root}: {name} is missing; copy the whole bundle folder or {_REEXPORT}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"bundle {root}: {name} is not valid JSON ({e}); {_REEXPORT}") from None
-
-
-def _read_manifest(root: Path) -> dict[str, Any]:
-    m = _read_json(root, BUNDLE_MANIFEST)
+def _read_manifest(root: Path, raw: bytes) -> dict[str, Any]:
+    m = read_json(root, BUNDLE_MANIFEST, raw)
     where = f"bundle {root}: {BUNDLE_MANIFEST}"
     if not isinstance(m, dict):
         raise BundleError(f"{where} is not a JSON object; {_REEXPORT}")
@@ -115,15 +120,19 @@ def _read_manifest(root: Path) -> dict[str, Any]:
             f"{SCHEMA_VERSION!r}); {_REEXPORT} with a matching neurec version"
         )
     files = m.get("files")
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+    if not isinstance(files, dict):
         raise BundleError(f"{where}: 'files' must map file names to sha256 hex strings; {_REEXPORT}")
+    for name, digest in files.items():
+        # Only plain names: a manifest must not make the loader hash files outside the bundle.
+        if not _PLAIN_NAME.match(name) or name in (BUNDLE_MANIFEST, SIGNATURE_FILE):
+            raise BundleError(f"{where}: file name {name!r} is not a plain file name (letters, digits, '._-'); "
+                              f"{_REEXPORT}")
+        if not isinstance(digest, str) or not _HEX64.match(digest):
+            raise BundleError(f"{where}: files.{name} must be a sha256 of 64 hex characters, got {digest!r:.80}; "
+                              f"{_REEXPORT}")
     for name in REQUIRED_FILES:
         if name not in files:
-            raise BundleError(f"{where} does not list {name}; {_REEXPORT}")
-    for name in files:
-        # Only plain names: a manifest must not make the loader hash files outside the bundle.
-        if Path(name).name != name or name in ("", ".", ".."):
-            raise BundleError(f"{where}: file name {name!r} is not a plain file name; {_REEXPORT}")
+            raise BundleError(f"{where} does not list {name}, which every bundle has; {_REEXPORT}")
     _check_manifest_fields(m, where)
     return m
 
@@ -163,21 +172,6 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _verify_file(root: Path, name: str, expected: str) -> None:
-    path = root / name
-    if not path.is_file():
-        raise BundleError(
-            f"bundle {root}: {name} is listed in {BUNDLE_MANIFEST} but missing; "
-            f"copy the whole bundle folder or {_REEXPORT}"
-        )
-    actual = sha256_file(path)
-    if actual != expected.lower():
-        raise BundleError(
-            f"bundle {root}: {name} sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…): "
-            f"the file was changed after export; {_REEXPORT}"
-        )
-
-
 def _read_vocab(root: Path, manifest: dict[str, Any]) -> ItemVocab:
     try:
         vocab = ItemVocab.load(root / BUNDLE_VOCAB)
@@ -197,7 +191,7 @@ def _read_vocab(root: Path, manifest: dict[str, Any]) -> ItemVocab:
 
 
 def _read_items(root: Path, vocab: ItemVocab, n_items: int) -> dict[str, np.ndarray]:
-    raw = _read_json(root, BUNDLE_ITEMS)
+    raw = read_json(root, BUNDLE_ITEMS)
     where = f"bundle {root}: {BUNDLE_ITEMS}"
     if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
         raise BundleError(f"{where} must be an object of column arrays; {_REEXPORT}")
@@ -250,20 +244,21 @@ def _column(where: str, col: str, values: list) -> np.ndarray:
 
 def _read_rules(root: Path) -> RulesConfig:
     try:
-        return RulesConfig.from_dict(_read_json(root, BUNDLE_RULES))
+        return RulesConfig.from_dict(read_json(root, BUNDLE_RULES))
     except ValueError as e:
         if isinstance(e, BundleError):
             raise
         raise BundleError(f"bundle {root}: {BUNDLE_RULES}: {e}; fix the rules config and {_REEXPORT}") from None
 
 
-def _read_copurchase(root: Path, manifest: dict[str, Any], items: dict[str, np.ndarray]) -> CoPurchase | None:
-    """Optional. Only read when the manifest lists it, so its hash was checked: an unlisted file is ignored."""
-    if COPURCHASE_FILE not in manifest["files"]:
-        return None
+def _read_copurchase(root: Path, items: dict[str, np.ndarray]) -> CoPurchase | None:
+    """Required and hash-checked like every file; None when it holds no statistics at all (what the export writes
+    when it was given none), which the scorer treats as 'no bought-together links', as before the file existed."""
+    raw = read_json(root, COPURCHASE_FILE)
     row_of = {item_id: row for row, item_id in enumerate(items["item_id"].tolist())}
     try:
-        return parse_copurchase(_read_json(root, COPURCHASE_FILE), row_of, len(row_of))
+        co = parse_copurchase(raw, row_of, len(row_of))
+        return None if not raw.get("partners") and not raw.get("replenish_days") else co
     except ValueError as e:
         if isinstance(e, BundleError):
             raise
