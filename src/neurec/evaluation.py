@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -36,6 +36,7 @@ def evaluate_checkpoint(
     model = PurchaseModel.from_checkpoint(path).to(device).eval()
     vocab = ItemVocab(list(ckpt["vocab"]), ckpt.get("vocab_n_trained"))
     cal = Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["calibration"].items()})
+    data_cfg = replace(data_cfg, max_history=model.cfg.max_history)  # encoded with the model's own history length
     data = prepare(data_cfg, out_dir / "data", vocab=vocab)  # the model's own item ids, not a new vocabulary
     training_run = ckpt.get("training_run_id")
     tags = {"neurec.data": data_cfg.name, "neurec.method": "model", "neurec.evaluates": str(training_run)}

@@ -5,11 +5,10 @@ Same Hydra config as neurec-train, so every override works here too.
 
 from __future__ import annotations
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from neurec.cli.config import config_dir, friendly_errors, run_config
+from neurec.cli.config import hydra_app, run_config
 from neurec.cli.report import print_report
 from neurec.schema import EVENT_TYPE, ITEM_ID, SESSION_ID, EventType
 
@@ -59,8 +58,7 @@ def print_recommendation(bundle_dir, request: dict, bought: str, catalog) -> Non
         print("  (no item passed the rules: no suggestion beats a bad one)")
 
 
-@hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")
-@friendly_errors("neurec-demo")
+@hydra_app("neurec-demo", "train")
 def main(cfg: DictConfig) -> None:
     from neurec.pipeline import run
 

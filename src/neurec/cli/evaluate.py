@@ -4,28 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from neurec.cli.config import ConfigError, config_dir, friendly_errors, output_dir
+from neurec.cli.config import ConfigError, build, hydra_app, output_dir
+from neurec.cli.config_checks import check_evaluate_config
 
 
-@hydra.main(config_path=config_dir(), config_name="evaluate", version_base="1.3")
-@friendly_errors("neurec-evaluate")
+@hydra_app("neurec-evaluate", "evaluate")
 def main(cfg: DictConfig) -> None:
-    from hydra.utils import instantiate
-
     from neurec.cli.report import metrics_table
     from neurec.evaluation import evaluate_checkpoint
 
+    resolved = check_evaluate_config(cfg)  # every problem at once, before the checkpoint or any data is read
     path = Path(cfg.checkpoint)
     if str(cfg.checkpoint).startswith("models:/"):
         path = registered_checkpoint(str(cfg.checkpoint), cfg.tracking.uri, output_dir(cfg))
     if not path.is_file():
         raise ConfigError(f"checkpoint={path}: no such file (a run's checkpoints/best.pt)")
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     result = evaluate_checkpoint(
-        path, instantiate(cfg.data, _convert_="all"), instantiate(cfg.tracking), output_dir(cfg), resolved,
+        path, build(cfg.data), build(cfg.tracking), output_dir(cfg), resolved,
         baselines=tuple(resolved["baselines"]), device=cfg.device, run_name=cfg.get("run_name"),
     )
     print(metrics_table(result.metrics))

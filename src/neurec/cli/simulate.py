@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from neurec.cli.config import config_dir
+from neurec.cli.config import build, hydra_app
+from neurec.cli.config_checks import check_simulate_config
 
 
-@hydra.main(config_path=config_dir(), config_name="simulate", version_base="1.3")
+@hydra_app("neurec-simulate", "simulate")
 def main(cfg: DictConfig) -> None:
     from neurec.data.simulate import simulate, write_shop
 
-    shop = simulate(instantiate(cfg.data.simulator))
+    check_simulate_config(cfg)  # every problem at once, before anything is simulated or written
+    shop = simulate(build(cfg.data.simulator))
     paths = write_shop(shop, cfg.out_dir, cfg.format)
     counts = shop.events["event_type"].value_counts().to_dict()
     print(f"simulated {len(shop.events):,} events {counts}, {len(shop.catalog):,} items, {len(shop.customers):,} customers")

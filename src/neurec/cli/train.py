@@ -6,17 +6,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from neurec.cli.config import config_dir, friendly_errors, run_config
+from neurec.cli.config import hydra_app, run_config
 from neurec.cli.report import print_report
 
 
-@hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")
-@friendly_errors("neurec-train")
+@hydra_app("neurec-train", "train")
 def main(cfg: DictConfig) -> float:
     from neurec.pipeline import run
     from neurec.train.sweep import parent_run, record_trial
