@@ -47,7 +47,7 @@ CASES = {
     "unparsable timestamps": (lambda p: _csv(p, _with(timestamp=["soon"] + list(GOOD["timestamp"][1:]))), ["+data.policies.bad_timestamp=error"], "unparsable timestamp"),
     "too many bad timestamps": (lambda p: _csv(p, _with(timestamp=["soon"] * 10 + list(GOOD["timestamp"][10:]))), [], "more than data.max_bad_fraction"),
     "NaN ids": (lambda p: _csv(p, _with(item_id=[None] + [100] * 59)), ["+data.policies.missing_id=error"], "empty or NaN id"),
-    "non-positive price": (lambda p: _csv(p, _with(price=[-1.0] + [5.0] * 59)), ["+data.policies.bad_price=error"], "zero, negative or unparsable price"),
+    "non-positive price": (lambda p: _csv(p, _with(price=[-1.0] + [5.0] * 59)), ["+data.policies.bad_price=error"], "zero, negative, infinite or unparsable price"),
     "exact duplicates": (lambda p: _csv(p, pd.concat([GOOD, GOOD.iloc[[0]]])), ["+data.policies.duplicate=error"], "exact duplicate"),
     "empty file": (lambda p: (p.write_text(""), p)[1], [], "the file is empty"),
     "header only": (lambda p: (p.write_text("user_id,session_id,item_id,event_type,timestamp\n"), p)[1], [], "no rows"),

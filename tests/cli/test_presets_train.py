@@ -46,7 +46,8 @@ def _train(compose_train, tmp_path: Path, overrides: list[str]):
 
 @pytest.mark.parametrize("preset", ["rees46", "taobao", "yoochoose", "otto", "retailrocket"])
 def test_preset_fixture_trains(preset, tmp_path, compose_train):
-    result = _train(compose_train, tmp_path, [f"data={preset}", *_fixture(preset, tmp_path)])
+    # The fixtures are small on purpose (seconds each): 5 to 18 validation decisions, below the default minimum.
+    result = _train(compose_train, tmp_path, [f"data={preset}", *_fixture(preset, tmp_path), "data.min_eval_decisions=3"])
     assert {"model", "popularity"} <= set(result.metrics)
     assert result.stats["train_targets"] > 0 and result.stats["test_targets"] > 0
 

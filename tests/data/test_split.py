@@ -25,7 +25,7 @@ def _log() -> pd.DataFrame:
         ("u2", "s3", "a", "purchase", 201),  # the same item twice in one order: one decision
     ]
     frame = pd.DataFrame(rows, columns=["user_id", "session_id", "item_id", "event_type", "timestamp"])
-    return validate_events(frame, "t", DataConfig(source="files"))[0]
+    return validate_events(frame, "t", DataConfig(source="files", min_timestamp=None))[0]  # toy times from 0 s
 
 
 def test_targets_move_back_to_the_cart_decision():

@@ -5,7 +5,8 @@ import pytest
 from neurec.data.config import DataConfig
 from neurec.data.errors import DataError
 from neurec.data.load import read_table
-from neurec.data.validate import resolve_policies, validate_catalog, validate_events
+from neurec.data.catalog import validate_catalog
+from neurec.data.validate import resolve_policies, validate_events
 from neurec.schema import EventType
 
 
@@ -91,7 +92,7 @@ def test_bad_prices_fixed_to_unknown_or_refused():
     out, report = check(_events(price=[1.0, -2.0, "abc", 4.0]))
     assert report.fixed == {"bad_price": 2}
     assert out["price"].isna().sum() == 2 and out["price"].max() == 4.0
-    with pytest.raises(DataError, match="zero, negative or unparsable price"):
+    with pytest.raises(DataError, match="zero, negative, infinite or unparsable price"):
         check(_events(price=[1.0, 0.0, 3.0, 4.0]), policies={"bad_price": "error"})
 
 

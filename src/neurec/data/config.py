@@ -30,6 +30,12 @@ class DataConfig:
     min_item_count: int = 1  # training-period events an item needs to enter the vocabulary
     min_user_events: int = 1  # customers with fewer events are left out
 
+    # Plausibility (problems implausible_timestamp and long_id; see neurec.data.plausible)
+    min_timestamp: str | None = "2000-01-01"  # earlier events are implausible (a 0 or a default date)
+    max_timestamp: str | None = None  # later events are implausible; None = one day after now
+    timestamp_outlier_factor: float | None = 1.0  # farther than this x the span of the bulk (1st-99th pct) from it
+    max_id_length: int = 256  # characters in a user, session or item id
+
     # Task and split
     target: str = "purchase"  # purchase: purchase decisions | next: every next event (click-only data)
     max_history: int = 50
@@ -38,3 +44,6 @@ class DataConfig:
     test_frac: float = 0.15
     valid_start: str | None = None  # dates (ISO) override the fractions
     test_start: str | None = None
+    # Decisions each period needs (problem too_few_decisions: error, or warn and go on)
+    min_train_decisions: int = 30
+    min_eval_decisions: int = 10  # in the validation period and in the test period

@@ -58,7 +58,7 @@ def read_events(cfg: DataConfig) -> RawTables:
         else:
             if fmt == "csv":
                 check_layout(path, csv_options(cfg.csv, path), cfg)
-            frame, dropped = read_raw(path, fmt, cfg.csv, policy)
+            frame, dropped = read_raw(path, fmt, cfg.csv, policy, header_policy=str(cfg.policies.get("repeated_header", "drop")))
     events = to_neurec_columns(frame, cfg, str(cfg.events_path))
     return RawTables(events=events, catalog=catalog, dropped=dropped, source=str(cfg.events_path))
 

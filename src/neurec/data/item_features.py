@@ -28,9 +28,10 @@ class ItemFeatures:
 
 
 def price_bucket(price: pd.Series) -> pd.Series:
-    p = pd.to_numeric(price, errors="coerce")
-    bucket = 1 + np.floor(np.log1p(p.clip(lower=0)) / np.log(PRICE_STEP))
-    return bucket.where(p > 0).astype("Int64").astype("string")
+    p = pd.to_numeric(price, errors="coerce").astype("float64")
+    p = p.where(np.isfinite(p) & (p > 0))  # validation makes such prices unknown; a bucket never overflows
+    bucket = 1 + np.floor(np.log1p(p) / np.log(PRICE_STEP))
+    return bucket.astype("Int64").astype("string")
 
 
 def _column(catalog: pd.DataFrame, name: str) -> pd.Series | None:

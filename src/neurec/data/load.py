@@ -8,6 +8,7 @@ bytes alone and handled by the `truncated_row` policy, so the file is parsed onc
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -21,10 +22,10 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from neurec.data.errors import DataError
+from neurec.data.filecheck import FORMATS, check_file, drop_repeated_headers  # noqa: F401  (check_file: readers import it from here)
 
 log = logging.getLogger(__name__)
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 TRUNCATED_ROW = "truncated_row"
 _PEEK_BYTES = 1 << 16  # a first or last line longer than this is not checked for truncation
 _JSON_BLOCK = 1 << 24  # pyarrow's JSON reader needs each line to fit in one block (OTTO sessions run to ~50 kB)
@@ -35,14 +36,20 @@ class CsvOptions:
     sep: str = ","
     header: bool = True
     names: tuple[str, ...] | None = None  # column names; required when header is False
+    encoding: str = "utf-8"  # the file's text encoding (latin-1, cp1252, ...)
 
 
 def csv_options(options: dict | None, path: Path) -> CsvOptions:
     """`data.csv` as typed options. Without a `sep`, .tsv means tab and a first line with tabs but no commas too."""
     options = dict(options or {})
-    unknown = set(options) - {"sep", "header", "names"}
+    unknown = set(options) - {"sep", "header", "names", "encoding"}
     if unknown:
-        raise DataError(f"data.csv: unknown option(s) {sorted(unknown)}; use sep, header, names")
+        raise DataError(f"data.csv: unknown option(s) {sorted(unknown)}; use sep, header, names, encoding")
+    encoding = str(options.get("encoding") or "utf-8")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"data.csv.encoding={encoding!r}: unknown encoding; e.g. utf-8, latin-1, cp1252") from None
     sep = options.get("sep")
     if sep is None:
         first = first_line(path)
@@ -51,23 +58,16 @@ def csv_options(options: dict | None, path: Path) -> CsvOptions:
     header = bool(options.get("header", True))
     if not header and not names:
         raise DataError(f"{path}: data.csv.header=false needs data.csv.names (the column names, in file order)")
-    return CsvOptions(sep=sep, header=header, names=tuple(str(n) for n in names) if names else None)
+    return CsvOptions(sep=sep, header=header, names=tuple(str(n) for n in names) if names else None, encoding=encoding)
 
 
 def detect_format(path: Path) -> str:
+    if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zst", ".zip"):
+        raise DataError(f"{path}: a compressed file; decompress it first (neurec reads plain CSV, JSON lines or Parquet)")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(set(FORMATS))} or set data.format")
     return fmt
-
-
-def check_file(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty (0 bytes)")
-    return path
 
 
 def first_line(path: Path) -> str:
@@ -170,9 +170,11 @@ def apply_cut(cut: Cut | None, policy: str, line: int, path: Path, dropped: dict
 
 
 def _parse_csv(source, opts: CsvOptions, engine: str) -> pd.DataFrame:
-    kwargs = {"sep": opts.sep, "header": 0 if opts.header else None, "names": list(opts.names) if opts.names else None}
+    kwargs = {"sep": opts.sep, "header": 0 if opts.header else None, "names": list(opts.names) if opts.names else None,
+              "encoding": opts.encoding}
     if engine == "c":
         kwargs["low_memory"] = False  # one dtype per column, not one per chunk
+        kwargs["encoding_errors"] = "replace"  # bytes that are not text become U+FFFD: validation names the rows
     return pd.read_csv(source, engine=engine, **kwargs)
 
 
@@ -185,7 +187,7 @@ def read_csv(path: Path, opts: CsvOptions, policy: str, dropped: dict[str, int])
         try:  # the C engine reads columns of mixed type, and names the line of a malformed row
             with open_source(path, cut) as source:
                 frame = _parse_csv(source, opts, "c")
-        except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+        except (pd.errors.ParserError, ValueError, OSError) as exc:
             raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
         log.info("%s: read with the C engine (pyarrow: %s)", path, _first_line(arrow_error))
     except (ValueError, UnicodeDecodeError, OSError) as exc:
@@ -197,7 +199,19 @@ def read_csv(path: Path, opts: CsvOptions, policy: str, dropped: dict[str, int])
 
 def _arrow_json(path: Path, cut: Cut | None) -> pa.Table:
     with open_source(path, cut) as source:
-        return pa_json.read_json(source, read_options=pa_json.ReadOptions(block_size=_JSON_BLOCK))
+        return _invalid_text_as_bytes(pa_json.read_json(source, read_options=pa_json.ReadOptions(block_size=_JSON_BLOCK)))
+
+
+def _invalid_text_as_bytes(table: pa.Table) -> pa.Table:
+    """pyarrow's JSON reader lets bytes that are not UTF-8 into string columns, where any later string operation
+    fails. Such a column goes on as bytes, which validation decodes and names (the bad_text problem)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            try:
+                table.column(i).validate(full=True)
+            except pa.ArrowInvalid:
+                table = table.set_column(i, f.name, table.column(i).cast(pa.binary() if pa.types.is_string(f.type) else pa.large_binary()))
+    return table
 
 
 def read_jsonl_table(path: Path, policy: str, dropped: dict[str, int]) -> pa.Table:
@@ -218,20 +232,26 @@ def read_jsonl(path: Path, policy: str, dropped: dict[str, int]) -> pd.DataFrame
     except pa.ArrowInvalid:
         try:  # pandas' own reader takes a field whose type changes between lines, which pyarrow refuses
             with open_source(path, cut) as source:
-                frame = pd.read_json(source, lines=True, dtype=False)
-        except ValueError as exc:
+                frame = pd.read_json(source, lines=True, dtype=False, encoding_errors="replace")
+        except (ValueError, OSError) as exc:
             raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
     apply_cut(cut, policy, len(frame) + 1, path, dropped)
     return frame
 
 
-def read_raw(path: str | Path, fmt: str | None = None, csv: dict | None = None, policy: str = "drop") -> tuple[pd.DataFrame, dict[str, int]]:
-    """One table as in the file, and the rows dropped while reading by problem name."""
+def read_raw(path: str | Path, fmt: str | None = None, csv: dict | None = None, policy: str = "drop",
+             header_policy: str = "drop") -> tuple[pd.DataFrame, dict[str, int]]:
+    """One table as in the file, and the rows dropped while reading by problem name.
+
+    `policy`: for a cut-off last line (truncated_row); `header_policy`: for the header line repeated mid-file."""
     path = check_file(path)
     fmt = fmt or detect_format(path)
     dropped: dict[str, int] = {}
     if fmt == "csv":
-        frame = read_csv(path, csv_options(csv, path), policy, dropped)
+        opts = csv_options(csv, path)
+        frame = read_csv(path, opts, policy, dropped)
+        if opts.header:
+            frame = drop_repeated_headers(frame, path, header_policy, dropped)
     elif fmt == "parquet":
         try:
             frame = pd.read_parquet(path)

@@ -22,7 +22,8 @@ from neurec.data.split import (
     time_boundaries,
     user_starts,
 )
-from neurec.data.validate import CleaningReport, ids_as_str, parse_timestamps, validate_catalog, validate_events
+from neurec.data.catalog import CATALOG_PREFIX, cover_events, validate_catalog
+from neurec.data.validate import CleaningReport, ids_as_str, parse_timestamps, resolve_policies, validate_events
 from neurec.schema import EVENT_TYPE, ITEM_ID, N_RESERVED_IDS, PRICE, USER_ID, EventType
 from neurec.vocab import ItemVocab
 
@@ -40,6 +41,7 @@ class Loaded:
     report: CleaningReport
     source: str
     catalog_given: bool  # a real item table (file, simulator, properties), not one derived from the events
+    given_items: np.ndarray | None = None  # the real table's own items (not those added from the events)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def load(cfg: DataConfig) -> Loaded:
         raw, raw_catalog, propensity, source = shop.events, shop.catalog, shop.propensity, "simulator"
     elif cfg.source == "files":
         from neurec.data.formats import read_events
-        from neurec.data.load import read_table
+        from neurec.data.load import read_raw
 
         if not cfg.events_path:
             raise DataError("data.events_path is not set: give the events file, e.g. data.events_path=events.csv")
@@ -76,19 +78,31 @@ def load(cfg: DataConfig) -> Loaded:
         raw, raw_catalog, source = tables.events, tables.catalog, tables.source
         report.dropped.update(tables.dropped)
         if cfg.catalog_path:
-            raw_catalog = read_table(cfg.catalog_path)
+            policies = resolve_policies(cfg.policies)
+            raw_catalog, dropped = read_raw(cfg.catalog_path, policy=policies["truncated_row"], header_policy=policies["repeated_header"])
+            report.dropped.update({CATALOG_PREFIX + k: v for k, v in dropped.items()})
     else:
         raise DataError(f"data.source={cfg.source!r}: use 'simulator' or 'files'")
     events, report = validate_events(raw, source, cfg, report)
-    catalog = validate_catalog(raw_catalog, f"{source} catalog") if raw_catalog is not None else catalog_from_events(events)
-    if propensity is not None:
-        propensity = pd.DataFrame({
-            USER_ID: ids_as_str(propensity[USER_ID]).astype(str),
-            "ts": parse_timestamps(propensity["timestamp"]),
-            ITEM_ID: ids_as_str(propensity[ITEM_ID]).astype(str),
-            "prob": propensity["prob"].to_numpy(),
-        })
-    return Loaded(events, catalog, propensity, report, source, raw_catalog is not None)
+    if raw_catalog is None:
+        return Loaded(events, catalog_from_events(events), _propensity(propensity), report, source, False)
+    name = str(cfg.catalog_path) if cfg.catalog_path else f"{source} catalog"
+    catalog = validate_catalog(raw_catalog, name, cfg, report)
+    given = catalog[ITEM_ID].to_numpy()
+    catalog, events = cover_events(catalog, events, catalog_from_events(events), name, cfg, report)
+    return Loaded(events, catalog, _propensity(propensity), report, source, True, given)
+
+
+def _propensity(propensity: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The simulator's propensity table with canonical ids and unix seconds."""
+    if propensity is None:
+        return None
+    return pd.DataFrame({
+        USER_ID: ids_as_str(propensity[USER_ID]).astype(str),
+        "ts": parse_timestamps(propensity["timestamp"]),
+        ITEM_ID: ids_as_str(propensity[ITEM_ID]).astype(str),
+        "prob": propensity["prob"].to_numpy(),
+    })
 
 
 def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -127,12 +141,12 @@ def prepare(cfg: DataConfig, work_dir: Path, vocab: ItemVocab | None = None) -> 
     train_events = events[events["ts"] < bounds.valid_start]
     # Items of a real catalogue get ids even when training never saw them, so side features can score them. Not
     # for a catalogue derived from events: that would reveal which items the test period's customers touched.
-    catalog_only = loaded.catalog[ITEM_ID].to_numpy() if loaded.catalog_given else ()
+    catalog_only = loaded.given_items if loaded.catalog_given else ()
     vocab = vocab or ItemVocab.fit(train_events[ITEM_ID].to_numpy(), min_count=cfg.min_item_count, catalog_only=catalog_only)
     item_idx = vocab.encode(events[ITEM_ID].to_numpy())
     starts = user_starts(events)
     types, ts = events[EVENT_TYPE].to_numpy(), events["ts"].to_numpy()
-    sets = {}
+    parts = {}
     for p, name in enumerate(PERIODS):
         part = targets.select(period == p)
         target = item_idx[part.position]
@@ -140,12 +154,37 @@ def prepare(cfg: DataConfig, work_dir: Path, vocab: ItemVocab | None = None) -> 
             part, target = part.select(target >= N_RESERVED_IDS), target[target >= N_RESERVED_IDS]
         if len(part) == 0:
             raise DataError(f"{loaded.source}: no {cfg.target} targets in the {name} period; check the data or the split settings")
-        sets[name] = write_examples(Path(work_dir) / name, item_idx, types, ts, starts, part, target, cfg.max_history)
+        parts[name] = (part, target)
+    check_decisions({n: len(pt) for n, (pt, _) in parts.items()}, cfg, loaded.source, loaded.report)
+    sets = {name: write_examples(Path(work_dir) / name, item_idx, types, ts, starts, part, target, cfg.max_history)
+            for name, (part, target) in parts.items()}
     counts = np.bincount(sets["train"].target, minlength=len(vocab)).astype(np.float64)
     stats = data_stats(events, vocab, sets)
     log.info("data %s: %s", loaded.source, stats)
     return PreparedData(events, loaded.catalog, bounds, vocab, sets["train"], sets["valid"], sets["test"], counts,
                         loaded.propensity, loaded.report, stats)
+
+
+def too_few_decisions(counts: dict[str, int], cfg: DataConfig) -> str | None:
+    """What is short, naming the counts and the keys to change; None when every period has enough."""
+    need = {"train": cfg.min_train_decisions, "valid": cfg.min_eval_decisions, "test": cfg.min_eval_decisions}
+    short = [f"{counts[p]:,} in {p} (need {need[p]:,})" for p in PERIODS if counts.get(p, 0) < need[p]]
+    if not short:
+        return None
+    return (f"too_few_decisions: only {', '.join(short)} {cfg.target} decisions; metrics on so few are noise and the "
+            "model learns little. Use more data or another split (data.valid_frac, data.test_frac, data.split_by=events), "
+            "lower data.min_train_decisions / data.min_eval_decisions, or set +data.policies.too_few_decisions=warn")
+
+
+def check_decisions(counts: dict[str, int], cfg: DataConfig, source: str, report: CleaningReport) -> None:
+    """Refuse (or, with the warn policy, warn loudly) a split with fewer decisions than the configured minimums."""
+    problem = too_few_decisions(counts, cfg)
+    if problem is None:
+        return
+    if resolve_policies(cfg.policies)["too_few_decisions"] == "error":
+        raise DataError(f"{source}: {problem}")
+    log.warning("%s: %s", source, problem)
+    report.warnings.append(problem)
 
 
 def data_stats(events: pd.DataFrame, vocab: ItemVocab, sets: dict[str, ExampleSet]) -> dict:

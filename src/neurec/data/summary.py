@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from neurec.data.config import DataConfig
-from neurec.data.prepare import Loaded, split
+from neurec.data.plausible import stamp
+from neurec.data.prepare import Loaded, split, too_few_decisions
 from neurec.schema import EVENT_TYPE, ITEM_ID, SESSION_ID, USER_ID, EventType
 
 
@@ -20,7 +20,6 @@ def summarize(loaded: Loaded, cfg: DataConfig) -> dict:
     train_items = set(ev.loc[ev["ts"] < bounds.valid_start, ITEM_ID])
     test_items = ev.loc[ev["ts"] >= bounds.test_start, ITEM_ID].unique()
     unseen = float(np.mean([i not in train_items for i in test_items])) if len(test_items) else 0.0
-    stamp = lambda t: pd.Timestamp(t, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")  # noqa: E731
     return {
         "source": loaded.source,
         "events": int(len(ev)),
@@ -43,8 +42,18 @@ def summarize(loaded: Loaded, cfg: DataConfig) -> dict:
         "catalog_columns": [c for c in loaded.catalog.columns if c != ITEM_ID],
         "dropped": dict(loaded.report.dropped),
         "fixed": dict(loaded.report.fixed),
+        "warnings": list(loaded.report.warnings) + decision_warnings(cfg, period),
+        "problems": loaded.report.problems() + [w.split(":", 1)[0] for w in decision_warnings(cfg, period)],
         "notes": list(loaded.report.notes) + _task_notes(cfg, period),
     }
+
+
+def decision_warnings(cfg: DataConfig, period: np.ndarray) -> list[str]:
+    """too_few_decisions, as training would meet it (training also leaves out decisions on items new after the cut)."""
+    counts = {name: int((period == p).sum()) for p, name in enumerate(("train", "valid", "test"))}
+    problem = too_few_decisions(counts, cfg)
+    warn = cfg.policies.get("too_few_decisions") == "warn" and min(counts.values()) > 0  # none at all always stops
+    return [f"{problem}: training would {'warn' if warn else 'stop'}"] if problem else []
 
 
 def _task_notes(cfg: DataConfig, period: np.ndarray) -> list[str]:
@@ -57,8 +66,7 @@ def _task_notes(cfg: DataConfig, period: np.ndarray) -> list[str]:
 
 def format_summary(s: dict) -> str:
     funnel = " · ".join(f"{k} {v:,}" for k, v in s["events_by_type"].items())
-    problems = ", ".join(f"{k}: {v:,} dropped" for k, v in s["dropped"].items())
-    problems += (", " if problems and s["fixed"] else "") + ", ".join(f"{k}: {v:,} fixed" for k, v in s["fixed"].items())
+    problems = ", ".join(s["problems"])
     t = s["targets_train_valid_test"]
     lines = [
         f"{s['source']}",
@@ -73,5 +81,6 @@ def format_summary(s: dict) -> str:
         f"  catalog       {', '.join(s['catalog_columns']) or '(ids only: margin and stock rules will be off)'}",
         f"  problems      {problems or 'none'}",
     ]
+    lines += [f"  WARNING       {w}" for w in s["warnings"]]
     lines += [f"  note          {n}" for n in s["notes"]]
     return "\n".join(lines)

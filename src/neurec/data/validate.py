@@ -16,26 +16,42 @@ import numpy as np
 import pandas as pd
 
 from neurec.data.errors import DataError, examples
+from neurec.data.plausible import decode_text, implausible_timestamps, long_ids
 from neurec.schema import CATALOG_OPTIONAL, EVENT_TYPE, ITEM_ID, PRICE, SESSION_ID, TIMESTAMP, USER_ID, EventType
 
 log = logging.getLogger(__name__)
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+EVENT_COLUMNS = (USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, PRICE)
 
 DEFAULT_POLICIES = {
     "missing_id": "drop",  # NaN or empty user, session or item id: the row can't be placed
     "unknown_event": "error",  # an unmapped event name might be a purchase; a person must decide
-    "bad_timestamp": "drop",
-    "bad_price": "fix",  # zero, negative or unparsable price -> unknown price; the event itself is fine
+    "bad_timestamp": "drop",  # unparsable
+    "implausible_timestamp": "drop",  # before data.min_timestamp, in the future, or far from the bulk of the data
+    "bad_price": "fix",  # zero, negative, infinite or unparsable price -> unknown price; the event itself is fine
     "duplicate": "drop",  # exact duplicate events (double logging)
     "truncated_row": "drop",  # a cut last line (handled while reading)
+    "repeated_header": "drop",  # the header line again, mid-file (concatenated exports; handled while reading)
+    "bad_text": "drop",  # a text cell that is not UTF-8; fix keeps it with U+FFFD for the bad bytes
+    "long_id": "drop",  # an id longer than data.max_id_length
+    "bad_catalog_value": "fix",  # catalog number non-numeric, infinite or negative (price: not > 0) -> unknown
+    "uncatalogued_item": "fix",  # event items the catalog lacks: fix adds them with unknown attributes
+    "too_few_decisions": "error",  # a period below data.min_train_decisions / data.min_eval_decisions
 }
 ALLOWED = {
     "missing_id": {"error", "drop"},
     "unknown_event": {"error", "drop"},
     "bad_timestamp": {"error", "drop"},
+    "implausible_timestamp": {"error", "drop"},
     "bad_price": {"error", "drop", "fix"},
     "duplicate": {"error", "drop", "keep"},
     "truncated_row": {"error", "drop"},
+    "repeated_header": {"error", "drop"},
+    "bad_text": {"error", "drop", "fix"},
+    "long_id": {"error", "drop"},
+    "bad_catalog_value": {"error", "drop", "fix"},
+    "uncatalogued_item": {"error", "drop", "fix"},
+    "too_few_decisions": {"error", "warn"},
 }
 
 
@@ -46,6 +62,13 @@ class CleaningReport:
     dropped: dict[str, int] = field(default_factory=dict)
     fixed: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # problems let through by a `warn` policy: printed loudly
+
+    def problems(self) -> list[str]:
+        """Every problem met, by name, with its count: what `neurec-data summary` lists."""
+        out = [f"{k}: {v:,} dropped" for k, v in self.dropped.items()] + [f"{k}: {v:,} fixed" for k, v in self.fixed.items()]
+        counted = {*self.dropped, *self.fixed}
+        return out + [name for w in self.warnings if (name := w.split(":", 1)[0]) not in counted]
 
     def metrics(self) -> dict[str, int]:
         return {**{f"dropped_{k}": v for k, v in self.dropped.items()}, **{f"fixed_{k}": v for k, v in self.fixed.items()}}
@@ -65,27 +88,33 @@ def resolve_policies(policies: dict | None) -> dict[str, str]:
 class _Cleaner:
     """Applies one policy per problem to a frame, keeping the report and the max-bad-fraction guard."""
 
-    def __init__(self, source: str, policies: dict[str, str], max_bad_fraction: float, total: int, report: CleaningReport):
+    def __init__(self, source: str, policies: dict[str, str], max_bad_fraction: float, total: int, report: CleaningReport,
+                 prefix: str = ""):
         self.source, self.policies, self.max_bad, self.total, self.report = source, policies, max_bad_fraction, total, report
+        self.prefix = prefix  # on report keys: the catalog's problems are counted apart from the events'
 
-    def apply(self, frame: pd.DataFrame, bad: pd.Series, problem: str, what: str, hint: str = "") -> pd.DataFrame:
-        """Rows flagged `bad` under the problem's policy: error, keep, or drop (counted)."""
+    def apply(self, frame: pd.DataFrame, bad: pd.Series, problem: str, what: str, hint: str = "", guard_fix: bool = False) -> pd.DataFrame:
+        """Rows flagged `bad` under the problem's policy: error, keep, drop (counted), or fix (counted; the caller
+        repairs). `guard_fix`: fixing too many rows is refused too (a whole column wrong is not a few bad cells)."""
         n = int(bad.sum())
         action = self.policies[problem]
-        if n == 0 or action in ("keep", "fix"):
+        if n == 0 or action == "keep":
             return frame
         message = f"{self.source}: {n} row(s) with {what}: {examples(frame, bad)}"
         hint = f" {hint}" if hint else ""
         if action == "error":
-            raise DataError(f"{message}.{hint} (data.policies.{problem}=drop skips them)")
-        if n > self.max_bad * self.total:
+            other = "drop" if "drop" in ALLOWED[problem] else "fix"
+            raise DataError(f"{message}.{hint} (data.policies.{problem}={other} {'skips' if other == 'drop' else 'repairs'} them)")
+        if n > self.max_bad * self.total and (action == "drop" or guard_fix):
             raise DataError(
                 f"{message}; that is {100.0 * n / self.total:.1f}% of the rows, more than data.max_bad_fraction "
                 f"({100 * self.max_bad:.0f}%): is this the right data preset?{hint}"
             )
-        self.report.dropped[problem] = self.report.dropped.get(problem, 0) + n
-        log.warning("%s (dropped)", message)
-        return frame.loc[~bad]
+        counts = self.report.fixed if action == "fix" else self.report.dropped
+        key = problem if self.prefix.rstrip("_") in problem else self.prefix + problem  # no catalog_bad_catalog_value
+        counts[key] = counts.get(key, 0) + n
+        log.warning("%s (%s: %s)", message, key, "fixed" if action == "fix" else "dropped")
+        return frame if action == "fix" else frame.loc[~bad]
 
 
 def ids_as_str(values: pd.Series) -> pd.Series:
@@ -122,6 +151,23 @@ def _require_columns(frame: pd.DataFrame, source: str) -> None:
             "with data.columns (e.g. +data.columns.visitorid=user_id), or pick the matching preset (data=rees46, "
             "data=taobao, data=yoochoose, data=otto, data=retailrocket)."
         )
+
+
+def check_text(frame: pd.DataFrame, columns: list[str], clean: _Cleaner) -> pd.DataFrame:
+    """Cells that were not UTF-8, under the bad_text policy (fix keeps them, with U+FFFD for the bad bytes)."""
+    frame, bad, where = decode_text(frame, columns)
+    hint = "Convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8) or, for CSV, set +data.csv.encoding=latin-1."
+    return clean.apply(frame, bad, "bad_text", f"text that is not UTF-8 in {where} (bad bytes shown as U+FFFD)", hint)
+
+
+def check_ids(frame: pd.DataFrame, id_cols: list[str], max_len: int, clean: _Cleaner) -> pd.DataFrame:
+    """Ids as stripped strings; empty or NaN ones and over-long ones under their policies."""
+    ids = {c: ids_as_str(frame[c]) for c in id_cols}
+    missing = pd.concat([v.isna() | v.eq("") for v in ids.values()], axis=1).any(axis=1)
+    frame = clean.apply(frame.assign(**ids), missing, "missing_id", f"an empty or NaN id ({', '.join(id_cols)})")
+    long, where = long_ids({c: frame[c] for c in id_cols}, max_len)
+    what = f"an id longer than data.max_id_length={max_len} characters in {where}"
+    return clean.apply(frame, long, "long_id", what, "Is a column misread (a quote left open, the wrong separator)?")
 
 
 def _event_codes(frame: pd.DataFrame, event_map: dict, clean: _Cleaner) -> pd.DataFrame:
@@ -167,14 +213,15 @@ def validate_events(frame: pd.DataFrame, source: str, cfg, report: CleaningRepor
     if USER_ID not in frame.columns:  # anonymous sessions (YOOCHOOSE, OTTO): each session is its own customer
         frame = frame.assign(**{USER_ID: frame[SESSION_ID]})
         report.notes.append("no user_id: each session is treated as its own customer")
-    id_cols = [c for c in (USER_ID, SESSION_ID, ITEM_ID) if c in frame.columns]
-    ids = {c: ids_as_str(frame[c]) for c in id_cols}
-    missing = pd.concat([v.isna() | v.eq("") for v in ids.values()], axis=1).any(axis=1)
-    frame = clean.apply(frame.assign(**ids), missing, "missing_id", f"an empty or NaN id ({', '.join(id_cols)})")
+    frame = check_text(frame, [c for c in (*EVENT_COLUMNS, *CATALOG_OPTIONAL) if c in frame.columns], clean)
+    frame = check_ids(frame, [c for c in (USER_ID, SESSION_ID, ITEM_ID) if c in frame.columns], cfg.max_id_length, clean)
     frame = _event_codes(frame, cfg.event_map, clean)
     ts = parse_timestamps(frame[TIMESTAMP], cfg.timestamp_unit)
     hint = "Use ISO-8601 (2026-03-01T10:00:00Z) or unix time with data.timestamp_unit=s|ms."
     frame = clean.apply(frame, ts.isna(), "bad_timestamp", f"an unparsable {TIMESTAMP}", hint)
+    ts = ts.loc[frame.index]
+    odd, what, hint = implausible_timestamps(ts, cfg)
+    frame = clean.apply(frame, odd, "implausible_timestamp", what, hint)
     frame = frame.assign(ts=ts.loc[frame.index])
     if PRICE in frame.columns:
         frame = _prices(frame, clean)
@@ -194,12 +241,10 @@ def validate_events(frame: pd.DataFrame, source: str, cfg, report: CleaningRepor
 
 def _prices(frame: pd.DataFrame, clean: _Cleaner) -> pd.DataFrame:
     price = pd.to_numeric(frame[PRICE], errors="coerce").astype("float64")
-    bad = frame[PRICE].notna() & ~(price > 0)  # a given price that is zero, negative or not a number
-    if bad.any() and clean.policies["bad_price"] == "fix":
-        clean.report.fixed["bad_price"] = int(bad.sum())
-        log.warning("%s: %d zero, negative or unparsable price(s) set to unknown", clean.source, int(bad.sum()))
-    frame = clean.apply(frame, bad, "bad_price", f"a zero, negative or unparsable {PRICE}")
-    return frame.assign(**{PRICE: price.loc[frame.index].where(lambda p: p > 0)})
+    good = np.isfinite(price) & (price > 0)
+    bad = frame[PRICE].notna() & ~good  # a given price that is zero, negative, infinite or not a number
+    frame = clean.apply(frame, bad, "bad_price", f"a zero, negative, infinite or unparsable {PRICE}")
+    return frame.assign(**{PRICE: price.loc[frame.index].where(good.loc[frame.index])})
 
 
 def _min_user_events(events: pd.DataFrame, minimum: int, report: CleaningReport) -> pd.DataFrame:
@@ -210,23 +255,3 @@ def _min_user_events(events: pd.DataFrame, minimum: int, report: CleaningReport)
     if few.any():
         report.dropped["user_below_min_events"] = int(few.sum())
     return events.loc[~few]
-
-
-def validate_catalog(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Keep the catalog columns neurec knows; item ids unique; numeric columns numeric and finite."""
-    if ITEM_ID not in frame.columns:
-        raise DataError(f"{source}: missing column {ITEM_ID!r}; found {list(frame.columns)}")
-    keep = [ITEM_ID] + [c for c in CATALOG_OPTIONAL if c in frame.columns]
-    out = frame[keep].copy()
-    out[ITEM_ID] = ids_as_str(out[ITEM_ID]).astype(str)
-    dup = out[ITEM_ID].duplicated(keep=False)
-    if dup.any():
-        raise DataError(f"{source}: {int(dup.sum())} row(s) share an {ITEM_ID}: {examples(frame, dup)}")
-    for col in ("price", "margin", "stock", "tier"):
-        if col in out.columns:
-            values = pd.to_numeric(out[col], errors="coerce")
-            bad = values.isna() & out[col].notna()
-            if bad.any():
-                raise DataError(f"{source}: {int(bad.sum())} row(s) with a non-numeric {col}: {examples(frame, bad)}")
-            out[col] = values.astype("float64")
-    return out.reset_index(drop=True)
