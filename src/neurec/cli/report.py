@@ -46,10 +46,14 @@ def print_report(result) -> None:
           f"purchase decisions train/valid/test {s['train_targets']:,}/{s['valid_targets']:,}/{s['test_targets']:,}")
     cleaning = result.data.report.metrics() if result.data is not None else {}
     print(f"cleaning: {', '.join(f'{k} {v:,}' for k, v in cleaning.items()) or 'nothing dropped or fixed'}")
+    for warning in (result.data.report.warnings if result.data is not None else []):
+        print(f"WARNING: {warning}")
     resumed = f" (resumed after epoch {result.fit.resumed_from})" if result.fit.resumed_from else ""
     print(f"trained {len(result.fit.history)} epochs in {result.fit.seconds:.0f}s{resumed}, best epoch {result.fit.best_epoch}")
     print()
-    print("test period, ranked against all items:")
+    few = " - too few to trust these figures" if result.data is not None and result.data.report.warnings and any(
+        w.startswith("too_few_decisions") for w in result.data.report.warnings) else ""
+    print(f"test period ({s['test_targets']:,} decisions{few}), ranked against all items:")
     print(metrics_table(result.metrics))
     print(comparison_line(result.metrics))
     print()
