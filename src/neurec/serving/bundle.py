@@ -28,6 +28,7 @@ from neurec.schema import (
     OOV_ID,
     SCHEMA_VERSION,
 )
+from neurec.serving.bundle_files import PLAIN_NAME as _PLAIN_NAME
 from neurec.serving.bundle_files import REEXPORT as _REEXPORT
 from neurec.serving.bundle_files import BundleError, read_bytes, read_json, refuse_links, verify_file
 from neurec.serving.copurchase import COPURCHASE_FILE, CoPurchase, parse_copurchase
@@ -39,7 +40,6 @@ from neurec.vocab import ItemVocab
 # Everything the export writes: a manifest that drops one (copurchase.json included) is refused, so a feature
 # cannot vanish silently.
 REQUIRED_FILES = (BUNDLE_MODEL, BUNDLE_VOCAB, BUNDLE_ITEMS, BUNDLE_RULES, COPURCHASE_FILE)
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 NUMERIC_COLUMNS = ("price", "margin", "stock", "tier")  # read by rules, so they must be numbers (null = unknown)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from neurec.fsutil import sha256_file
 from neurec.schema import BUNDLE_MANIFEST
 
 REEXPORT = "re-export the bundle"
+# A bundle is one flat folder: file names are plain (no separators, no leading dot, no control characters).
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class BundleError(UserError):

@@ -1,37 +1,36 @@
 """Find a bundle by registry name: `models:/NAME@ALIAS` or `models:/NAME/VERSION`, fetched into a local cache.
 
 A deployed scorer has neither torch nor mlflow, so a tracking server is asked over its REST API with the standard
-library: which version the alias points at, where that version's artifacts are, then the files of its `bundle/`
-folder through the server's artifact proxy (`mlflow server` serves artifacts by default). The downloaded folder
-is then opened like any bundle, so every file is checked against the manifest's sha256 as usual. A local store
-(sqlite:// or a folder) has no REST API; it is read with the mlflow package, which is installed wherever such a
-store is written.
+library (neurec.serving.registry_rest). The downloaded folder is then opened like any bundle, so every file is
+checked against the manifest's sha256 as usual. A local store (sqlite:// or a folder) has no REST API; it is read
+with the mlflow package, which is installed wherever such a store is written.
+
+Nothing the server says is trusted as a path: the model name must be a plain name, a version a positive integer,
+and the cache folder they make must lie inside the cache. A fetch fills a hidden staging folder that replaces the
+version's folder in one step (neurec.fsutil.replacing_dir), so a refused or interrupted fetch changes nothing that
+was cached before.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurec.fsutil import swap_in_dir
+from neurec.fsutil import replacing_dir
 from neurec.serving.bundle import BundleError
 
 BUNDLE_DIR = "bundle"  # neurec.train.registry puts the bundle here inside a version's artifacts
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+_URI = re.compile(r"^models:/(?P<name>[^/@]*)(?:@(?P<alias>[^/]*)|/(?P<version>[^/@]*))$")
+_MAX_VERSION_DIGITS = 18
 
 
 def default_cache() -> Path:
     """$NEUREC_CACHE/models, else ~/.cache/neurec/models: one folder per registry, model and version."""
     return Path(os.environ.get("NEUREC_CACHE") or Path.home() / ".cache" / "neurec") / "models"
-
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))$")
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,37 @@ def is_registry_uri(spec: str | Path) -> bool:
 def parse_model_uri(spec: str) -> ModelRef:
     m = _URI.match(spec)
     if not m:
-        raise BundleError(f"{spec}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-    return ModelRef(m["name"], m["alias"], m["version"])
+        raise BundleError(f"{spec!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    if not NAME_PATTERN.match(m["name"]):
+        raise BundleError(f"{spec!r}: model name {m['name']!r} is not allowed (letters, digits and '._-', "
+                          "not starting with '.' or '-', at most 128 characters)")
+    if m["alias"] is not None and not ALIAS_PATTERN.match(m["alias"]):
+        raise BundleError(f"{spec!r}: alias {m['alias']!r} is not allowed (letters, digits, '_' and '-')")
+    version = None if m["version"] is None else check_version(m["version"], spec)
+    return ModelRef(m["name"], m["alias"], version)
+
+
+def check_version(value: object, where: str) -> str:
+    """A registry version as a canonical decimal string; anything else (a path, a float, a bool) is refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        text = value
+    else:
+        text = ""
+    if not text or len(text) > _MAX_VERSION_DIGITS or int(text) < 1:
+        raise BundleError(f"{where}: version {value!r:.100} is not a positive integer")
+    return str(int(text))
+
+
+def cache_folder(cache: Path, uri: str, name: str, version: str) -> Path:
+    """cache/<registry>/<name>/<version>, refused if it would resolve outside the cache (a link planted in it)."""
+    dest = Path(cache) / _safe(uri) / name / version
+    root = Path(cache).resolve()
+    if not dest.resolve().is_relative_to(root):
+        raise BundleError(f"models:/{name}/{version}: the cache folder {dest} resolves outside the cache {root}; "
+                          "remove the link in the cache")
+    return dest
 
 
 def resolve_bundle(spec: str | Path, tracking_uri: str | None = None, cache_dir: Path | None = None) -> Path:
@@ -65,80 +93,30 @@ def resolve_bundle(spec: str | Path, tracking_uri: str | None = None, cache_dir:
         raise BundleError(f"{spec}: which registry? pass --tracking-uri (or set MLFLOW_TRACKING_URI)")
     cache = Path(cache_dir or default_cache())
     if uri.startswith(("http://", "https://")):
-        client = _RestRegistry(uri)
-        version = ref.version or client.alias_version(ref)
-        dest = cache / _safe(uri) / ref.name / version
+        from neurec.serving.registry_rest import RestRegistry
+
+        client = RestRegistry(uri)
+        version = ref.version or check_version(client.alias_version(ref.name, ref.alias), f"{spec} at {uri}")
+        dest = cache_folder(cache, uri, ref.name, version)
         if not (dest / "manifest.json").is_file():
-            _fetch(lambda tmp: client.download(ref.name, version, tmp), dest)
+            with replacing_dir(dest) as tmp:
+                client.download(ref.name, version, tmp)
         return dest
     from neurec.train.registry import download_version, resolve_version  # a local store: mlflow reads it
 
     try:
-        version = resolve_version(uri, ref.name, ref.alias or ref.version, by_alias=ref.alias is not None)
-        dest = cache / _safe(uri) / ref.name / version
+        found = resolve_version(uri, ref.name, ref.alias or ref.version, by_alias=ref.alias is not None)
+        version = check_version(found, f"{spec} at {uri}")
+        dest = cache_folder(cache, uri, ref.name, version)
         if not (dest / "manifest.json").is_file():
-            _fetch(lambda tmp: download_version(uri, ref.name, version, tmp), dest)
+            download_version(uri, ref.name, version, dest)  # replaces dest in one step
     except ValueError as exc:  # the registry's ConfigError: unknown name, alias or version
+        if isinstance(exc, BundleError):
+            raise
         raise BundleError(str(exc)) from None
     return dest
 
 
-def _fetch(download, dest: Path) -> None:
-    """Download into a sibling temp folder, then swap it in: a crash never leaves half a bundle in the cache."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
-    try:
-        download(staging / "bundle")
-        swap_in_dir(staging / "bundle", dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _safe(uri: str) -> str:
-    """A cache folder name per registry, so two servers' version 3 never collide."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", uri).strip("_")[:100]
-
-
-class _RestRegistry:
-    def __init__(self, uri: str, timeout: float = 30.0):
-        self.uri, self.timeout = uri.rstrip("/"), timeout
-
-    def _get(self, path: str, params: dict | None = None) -> bytes:
-        url = f"{self.uri}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
-                return resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise BundleError(f"{url}: the registry answered {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise BundleError(f"{self.uri}: no MLflow server answered ({getattr(exc, 'reason', exc)})") from None
-
-    def _json(self, path: str, params: dict | None = None) -> dict:
-        return json.loads(self._get(path, params))
-
-    def alias_version(self, ref: ModelRef) -> str:
-        data = self._json("/api/2.0/mlflow/registered-models/alias", {"name": ref.name, "alias": ref.alias})
-        return str(data["model_version"]["version"])
-
-    def download(self, name: str, version: str, dest: Path) -> None:
-        base = self._json("/api/2.0/mlflow/model-versions/get-download-uri",
-                          {"name": name, "version": version})["artifact_uri"]
-        parsed = urllib.parse.urlparse(base)
-        if parsed.scheme == "file":  # a server without the artifact proxy, on this machine's disk
-            shutil.copytree(Path(urllib.parse.unquote(parsed.path)) / BUNDLE_DIR, dest)
-            return
-        if parsed.scheme != "mlflow-artifacts":
-            raise BundleError(f"models:/{name}/{version}: artifacts at {base} need the mlflow package to read "
-                              "(or run the server with its artifact proxy, `mlflow server --serve-artifacts`)")
-        root = f"{parsed.path.strip('/')}/{BUNDLE_DIR}"
-        listing = self._json("/api/2.0/mlflow-artifacts/artifacts", {"path": root}).get("files", [])
-        if not listing:
-            raise BundleError(f"models:/{name}/{version}: no {BUNDLE_DIR}/ in its artifacts; not a neurec model")
-        dest.mkdir(parents=True)
-        for entry in listing:
-            if entry.get("is_dir"):
-                continue
-            rel = entry["path"]
-            quoted = urllib.parse.quote(f"{root}/{rel}")
-            (dest / rel).write_bytes(self._get(f"/api/2.0/mlflow-artifacts/artifacts/{quoted}"))
+    """A cache folder name per registry, so two servers' version 3 never collide; never '.', '..' or hidden."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", uri).strip("_.-")[:100] or "registry"

@@ -73,12 +73,15 @@ class Scorer:
         self._warm_up()
 
     @classmethod
-    def from_bundle(cls, path: str | Path, threads: int = 1, tracking_uri: str | None = None) -> "Scorer":
+    def from_bundle(cls, path: str | Path, threads: int = 1, tracking_uri: str | None = None,
+                    require_signature: bool | None = None) -> "Scorer":
         """`path`: a bundle folder, or a registered model as models:/NAME@ALIAS or models:/NAME/VERSION (fetched
-        from `tracking_uri`, default $MLFLOW_TRACKING_URI, into a local cache)."""
+        from `tracking_uri`, default $MLFLOW_TRACKING_URI, into a local cache). `require_signature`: refuse a
+        bundle without a valid manifest.sig (None: $NEUREC_REQUIRE_SIGNATURE; see neurec.serving.signing)."""
         from neurec.serving.registry import resolve_bundle
 
-        bundle, session = open_bundle(resolve_bundle(path, tracking_uri), threads=threads)
+        bundle, session = open_bundle(resolve_bundle(path, tracking_uri), threads=threads,
+                                      require_signature=require_signature)
         return cls(bundle, session)
 
     def with_rules(self, rules: RulesConfig) -> "Scorer":

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurec.errors import ConfigError
+from neurec.fsutil import replacing_dir
 from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT
 
 log = logging.getLogger(__name__)
@@ -98,16 +99,23 @@ def resolve_version(uri: str, name: str, ref: str, by_alias: bool) -> str:
 
 
 def download_version(uri: str, name: str, version: str, dest: Path, part: str = BUNDLE_DIR) -> Path:
-    """Copy one part (`bundle` or `checkpoint`) of a registered version into `dest`; returns dest."""
+    """Copy one part (`bundle` or `checkpoint`) of a registered version into `dest`; returns dest.
+
+    The files land in a staging folder that replaces `dest` in one step: a failed or killed download leaves
+    whatever `dest` held before."""
     import mlflow.artifacts
     from mlflow.tracking import MlflowClient
 
     base = MlflowClient(uri).get_model_version_download_uri(name, version)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/{part}", dst_path=tmp, tracking_uri=uri))
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.move(str(got), dest)
-    return dest
+    with replacing_dir(Path(dest)) as tmp:
+        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/{part}", dst_path=str(tmp),
+                                                       tracking_uri=uri))
+        # mlflow writes tmp/<part>/...; lift the contents one level, via a name no artifact can have.
+        holder = Path(tempfile.mkdtemp(dir=tmp, prefix=".lift-"))
+        got.rename(holder / "x")
+        for child in (holder / "x").iterdir():
+            child.rename(tmp / child.name)
+        shutil.rmtree(holder)
+    return Path(dest)
