@@ -15,7 +15,7 @@ from typing import Any
 
 from neurec.analytics.experiment import ExperimentConfig, load_experiment
 from neurec.serving.bundle import BundleError, open_bundle
-from neurec.serving.request import RequestError, positioned
+from neurec.serving.request import RequestError, parse_customer_id, positioned
 from neurec.serving.rules_config import RulesConfig
 from neurec.serving.scorer import Prepared, Scorer
 
@@ -65,7 +65,7 @@ class ExperimentScorer:
         if cid is None or isinstance(cid, bool) or not isinstance(cid, (str, int)) or cid == "":
             raise RequestError(f"customer_id: required while experiment {self.experiment.name!r} runs "
                                "(a string or integer id; it decides the customer's variant)")
-        return self.experiment.assign(cid)
+        return self.experiment.assign(parse_customer_id(cid))  # refuses text no UTF-8 hash can read
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
         variant = self.variant_of(request)

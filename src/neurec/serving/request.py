@@ -28,6 +28,7 @@ EVENT_FIELDS = ("item_id", "event_type", "timestamp")
 _MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
 _MAX_TS = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 _EVENT_TYPES = {label: int(EventType.from_label(label)) for label in EventType.names()}
+_MAX_EXACT_FLOAT = 2.0**53  # past it, neighbouring integers share a float: 1e17 + 1 arrives as 1e17
 
 
 class RequestError(ValueError):
@@ -53,13 +54,23 @@ class ParsedRequest:
 
 
 def parse_request(data: Any, max_events: int = MAX_HISTORY_EVENTS) -> ParsedRequest:
+    try:
+        return _parse_request(data, max_events)
+    except RequestError:
+        raise
+    except (ValueError, OverflowError) as exc:
+        # A conversion (datetime, float) refusing a value the checks let through: the request's fault, not ours.
+        raise RequestError(f"request: a value could not be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_request(data: Any, max_events: int) -> ParsedRequest:
     if not isinstance(data, dict):
         raise RequestError(f"request: expected a JSON object, got {_kind(data)}")
     for key in data:
         if key not in REQUEST_FIELDS:
-            raise RequestError(f"{key}: unknown field; expected some of {', '.join(REQUEST_FIELDS)}")
+            raise RequestError(f"{_printable(key)}: unknown field; expected some of {', '.join(REQUEST_FIELDS)}")
     if data.get("customer_id") is not None:
-        _parse_id(data["customer_id"], "customer_id")  # only an experiment reads it (to pick the variant)
+        parse_customer_id(data["customer_id"])  # only an experiment reads it (to pick the variant)
     if "history" not in data:
         raise RequestError("history: missing field (send [] for a customer without history)")
     items, types, ts = _parse_history(data["history"], max_events)
@@ -110,11 +121,27 @@ def _parse_placement(value: Any) -> str:
     return value
 
 
+def parse_customer_id(value: Any) -> str | int:
+    """A non-empty string or an integer (an experiment hashes its text form, so 7 and "7" are one customer)."""
+    if isinstance(value, str):
+        if not value:
+            raise RequestError("customer_id: empty string; expected a non-empty string or an integer")
+        return _check_text(value, "customer_id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise RequestError(f"customer_id: expected a non-empty string or an integer, got {_kind(value)}")
+
+
 def _parse_cart_value(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise RequestError(f"cart_value: expected a number >= 0, got {value!r}")
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    try:
+        ok = ok and math.isfinite(float(value)) and value >= 0
+    except OverflowError:  # an integer past float range
+        ok = False
+    if not ok:
+        raise RequestError(f"cart_value: expected a finite number >= 0, got {_short_repr(value)}")
     return float(value)
 
 
@@ -125,7 +152,7 @@ def _parse_segment(value: Any) -> str | None:
         raise RequestError(f"segment: expected a string, got {_kind(value)}")
     if len(value) > MAX_SEGMENT_CHARS:
         raise RequestError(f"segment: {len(value)} characters; at most {MAX_SEGMENT_CHARS} are accepted")
-    return value
+    return _check_text(value, "segment")
 
 
 def _parse_history(history: Any, max_events: int) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -142,7 +169,7 @@ def _parse_history(history: Any, max_events: int) -> tuple[list[str], np.ndarray
             raise RequestError(f"{where}: expected an object with {', '.join(EVENT_FIELDS)}, got {_kind(event)}")
         for key in event:
             if key not in EVENT_FIELDS:
-                raise RequestError(f"{where}.{key}: unknown field; expected {', '.join(EVENT_FIELDS)}")
+                raise RequestError(f"{where}.{_printable(key)}: unknown field; expected {', '.join(EVENT_FIELDS)}")
         for key in EVENT_FIELDS:
             if key not in event:
                 raise RequestError(f"{where}.{key}: missing field")
@@ -156,7 +183,8 @@ def _parse_event_type(value: Any, where: str) -> int:
     if not isinstance(value, str):
         raise RequestError(f"{where}: expected a string, got {_kind(value)}")
     if value not in _EVENT_TYPES:
-        raise RequestError(f"{where}: unknown event type {value!r}; expected one of {', '.join(_EVENT_TYPES)}")
+        expected = ", ".join(_EVENT_TYPES)
+        raise RequestError(f"{where}: unknown event type {_short_repr(value)}; expected one of {expected}")
     return _EVENT_TYPES[value]
 
 
@@ -171,15 +199,19 @@ def parse_timestamp(value: Any, where: str = "timestamp") -> float:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise RequestError(f"{where}: {value!r} is not an ISO-8601 timestamp") from None
+            raise RequestError(f"{where}: {_short_repr(value)} is not an ISO-8601 timestamp") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.timestamp()
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer past float range
+        seconds = math.inf
     if not math.isfinite(seconds):
-        raise RequestError(f"{where}: {value!r} is not a finite number of seconds")
+        raise RequestError(f"{where}: {_short_repr(value)} is not a finite number of seconds")
     if not _MIN_TS <= seconds <= _MAX_TS:
-        raise RequestError(f"{where}: {value!r} is out of range for unix seconds (milliseconds sent by mistake?)")
+        raise RequestError(f"{where}: {_short_repr(value)} is out of range for unix seconds "
+                           "(milliseconds sent by mistake?)")
     return seconds
 
 
@@ -195,10 +227,33 @@ def _parse_id(value: Any, where: str) -> str:
     # Integers are accepted because shops often keep numeric ids; normalize_id spells them like the vocab does.
     ok = isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
     if not ok or (isinstance(value, float) and not value.is_integer()):
-        raise RequestError(f"{where}: expected an item id (string or integer), got {value!r}")
-    if isinstance(value, str) and not value:
-        raise RequestError(f"{where}: empty item id")
+        raise RequestError(f"{where}: expected an item id (string or integer), got {_short_repr(value)}")
+    if isinstance(value, float) and abs(value) > _MAX_EXACT_FLOAT:
+        raise RequestError(f"{where}: {value!r} is past the integers a JSON float holds exactly; send the id as a "
+                           "string")
+    if isinstance(value, str):
+        if not value:
+            raise RequestError(f"{where}: empty item id")
+        _check_text(value, where)
     return normalize_id(value)
+
+
+def _check_text(value: str, where: str) -> str:
+    """Refuse lone UTF-16 surrogates: JSON lets "\ud800" through, but no UTF-8 answer can echo it back."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestError(f"{where}: not valid Unicode text (a lone surrogate at character {exc.start})") from None
+    return value
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:100]
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else f"{text[:100]}... ({len(text)} characters)"
 
 
 def _kind(value: Any) -> str:

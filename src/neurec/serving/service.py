@@ -16,18 +16,17 @@ thread hand-offs while the GIL serialises the Python parts anyway. The price is 
 batch a few tens), so /healthz and new connections wait that long too. To use more cores, run more processes.
 """
 
-import re
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurec import __version__
 from neurec.schema import EventType
-from neurec.serving.request import MAX_CANDIDATES, MAX_HISTORY_EVENTS, MAX_SEGMENT_CHARS, RequestError
+from neurec.serving import http_errors
+from neurec.serving.request import MAX_CANDIDATES, MAX_HISTORY_EVENTS, MAX_SEGMENT_CHARS
 from neurec.serving.experiments import ExperimentScorer
-from neurec.serving.rules_config import PLACEMENTS
+from neurec.serving.rules_config import KINDS, PLACEMENTS
 from neurec.serving.scorer import Scorer
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a full 1,000-event history is about 80 KB, a 64-request batch ~300 KB
@@ -71,7 +70,8 @@ class RecommendRequest(BaseModel):
     placement: Placement | None = Field(None, description="default product_page")
     anchor: ItemId | None = Field(None, description="the item on the page; default the newest history item")
     cart: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES)
-    cart_value: float | None = Field(None, ge=0, description="default: the sum of the cart's known prices")
+    cart_value: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                     description="default: the sum of the cart's known prices")
     declined: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES, description="ids declined before")
     shown: list[ItemId] | None = Field(None, max_length=MAX_CANDIDATES,
                                        description="ids offered earlier in this visit and not taken")
@@ -94,30 +94,39 @@ def _batch_model(max_batch: int) -> type[BaseModel]:
     return BatchRequest
 
 
-# "history[0].event_type" → ["history", 0, "event_type"]; the Scorer's messages start with such a path.
-_PATH_PART = re.compile(r"\[(\d+)\]|\.?([A-Za-z_][A-Za-z0-9_]*)")
+class Item(BaseModel):
+    item_id: str
+    rank: int
+    probability: float
+    score: float = Field(description="probability x the rules' factors; the ranking key")
+    kind: Literal[KINDS]  # type: ignore[valid-type]
+    reasons: list[str]
 
 
-def error_location(message: str) -> list[str | int]:
-    """FastAPI-style `loc` for a RequestError message; ["body"] when it does not start with a field path."""
-    path, sep, _ = message.partition(": ")
-    loc: list[str | int] = ["body"]
-    if not sep or path == "request":
-        return loc
-    pos = 0
-    while pos < len(path):
-        match = _PATH_PART.match(path, pos)
-        if not match or match.end() == pos:
-            return ["body"]  # not a path after all: name no field rather than a wrong one
-        loc.append(int(match.group(1)) if match.group(1) is not None else match.group(2))
-        pos = match.end()
-    return loc
+class Dropped(BaseModel):
+    item_id: str
+    reason: str
+    probability: float | None = Field(None, description="present when the drop came after scoring")
 
 
-async def _request_error(_: Request, exc: Exception) -> JSONResponse:
-    # Shaped like FastAPI's own 422s, so a client parses one error format; msg keeps the field path for people.
-    detail = [{"type": "request_error", "loc": error_location(str(exc)), "msg": str(exc)}]
-    return JSONResponse({"detail": detail}, status_code=422)
+class RecommendResponse(BaseModel):
+    """Documentation only: the Scorer's dict goes out as it is, unvalidated, to keep the per-request cost down;
+    tests/serving/test_service_fuzz.py checks that answers match this schema."""
+
+    items: list[Item]
+    placement: Placement
+    segment: str | None
+    anchor: str | None
+    model_version: str
+    training_run_id: str | None
+    unknown_history_items: int
+    dropped: list[Dropped] | None = Field(None, description="with explain: true")
+    experiment: str | None = Field(None, description="while an experiment runs")
+    variant: str | None = Field(None, description="while an experiment runs: the customer's variant")
+
+
+class BatchResponse(BaseModel):
+    responses: list[RecommendResponse]
 
 
 class BodyLimit:
@@ -172,7 +181,7 @@ def _replay(body: bytes, receive: Any) -> Any:
 
 async def _send_error(scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
     # Connection: close, because the unread rest of the body would otherwise be parsed as the next request.
-    await JSONResponse({"detail": message}, status_code=status, headers={"connection": "close"})(scope, receive, send)
+    await http_errors.message_response(status, message, {"connection": "close"})(scope, receive, send)
 
 
 def metadata(scorer: Scorer | ExperimentScorer) -> dict[str, Any]:
@@ -209,20 +218,21 @@ def create_app(scorer: Scorer | ExperimentScorer, max_body_bytes: int = DEFAULT_
     app = FastAPI(title="neurec", version=__version__,
                   description="Upsell and cross-sell recommendations from a neurec bundle. Errors name the field.")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_exception_handler(RequestError, _request_error)
+    http_errors.install(app)
     info = {**metadata(scorer), "max_body_bytes": max_body_bytes, "max_batch": max_batch}
     BatchRequest = _batch_model(max_batch)
-    errors = {413: {"description": "body larger than max_body_bytes"},
-              422: {"description": "invalid request; `detail[].loc` names the field"}}
+    errors = http_errors.error_responses()
+    ok = {"model": RecommendResponse, "content": {"application/json": {"example": _RESPONSE_EXAMPLE}}}
+    json_only = [Depends(http_errors.require_json)]
 
-    example = {200: {"content": {"application/json": {"example": _RESPONSE_EXAMPLE}}}}
-
-    @app.post("/recommend", responses={**example, **errors})
+    # response_model=None: the models above document the answer without re-validating it on every request.
+    @app.post("/recommend", responses={200: ok, **errors}, response_model=None, dependencies=json_only)
     async def recommend(body: RecommendRequest) -> dict[str, Any]:
         # Absent stays absent: the Scorer applies its own defaults. No await below: scoring holds the loop (see top).
         return scorer.recommend(body.model_dump(exclude_unset=True))
 
-    @app.post("/recommend/batch", responses=errors)
+    @app.post("/recommend/batch", responses={200: {"model": BatchResponse}, **errors}, response_model=None,
+              dependencies=json_only)
     async def recommend_batch(body: BatchRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         requests = [r.model_dump(exclude_unset=True) for r in body.requests]  # type: ignore[attr-defined]
         return {"responses": scorer.recommend_batch(requests)}  # prepare each, then one onnxruntime call
