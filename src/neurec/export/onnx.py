@@ -34,16 +34,17 @@ def _example(model: PurchaseModel, batch: int, length: int, n_cand: int, pad: in
 def export_onnx(model: PurchaseModel, path: Path) -> Path:
     """Export `forward` (eval mode, CPU). Example dims avoid size 1 so the exporter keeps them symbolic."""
     model = model.cpu().eval()
-    dims = {
-        "batch": torch.export.Dim("batch", min=1, max=65536),
-        "history": torch.export.Dim("history", min=1, max=model.cfg.max_history),
-        "candidates": torch.export.Dim("candidates", min=1, max=10_000_000),
-    }
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    history = {0: batch}
+    if model.cfg.max_history > 1:
+        # A dimension that can only ever be 1 cannot be symbolic (torch.export refuses min == max), so a model
+        # with max_history=1 gets a fixed history axis: the scorer always sends exactly one (maybe padded) event.
+        history[1] = torch.export.Dim("history", min=1, max=model.cfg.max_history)
     shapes = {
-        "hist_items": {0: dims["batch"], 1: dims["history"]},
-        "hist_types": {0: dims["batch"], 1: dims["history"]},
-        "hist_gaps": {0: dims["batch"], 1: dims["history"]},
-        "candidates": {0: dims["batch"], 1: dims["candidates"]},
+        "hist_items": history,
+        "hist_types": history,
+        "hist_gaps": history,
+        "candidates": {0: batch, 1: torch.export.Dim("candidates", min=1, max=10_000_000)},
     }
     example = _example(model, 2, min(4, model.cfg.max_history), 3, 1, 0)
     # The exporter and its optimiser log every pass at INFO, which buries the run's own report.
@@ -61,7 +62,9 @@ def export_onnx(model: PurchaseModel, path: Path) -> Path:
 
 def parity_shapes(max_history: int) -> list[tuple[int, int, int, int]]:
     """(batch, history, candidates, left padding): the edges (1, 1, 1), full windows, padding, a fully padded row."""
-    return [(1, 1, 1, 0), (3, max_history, 17, 0), (4, min(7, max_history), 1, 2), (2, max_history, 250, max_history - 1), (5, min(12, max_history), 9, min(12, max_history))]
+    short = min(7, max_history)
+    return [(1, 1, 1, 0), (3, max_history, 17, 0), (4, short, 1, min(2, short)), (2, max_history, 250, max_history - 1),
+            (5, min(12, max_history), 9, min(12, max_history))]
 
 
 def check_parity(model: PurchaseModel, onnx_path: Path, tol: float = 1e-4) -> float:
