@@ -56,6 +56,8 @@ CLI = [
     ("optim.schedule=cosinee", "optim.schedule=cosinee"),
     ("data.max_history=20", "data.max_history=20: not a data key"),
     ("optim=sgd", "Could not find 'optim/sgd'"),
+    ("nosuch.key=1", "nosuch.key=1: unknown key 'nosuch'"),
+    ("trainer.device=cuda:99", "bad config value: trainer.device=cuda:99: "),  # no CUDA, or past the GPUs
     ("trainer.epochs=[1,2", "trainer.epochs=[1,2: not a valid override"),
 ]
 

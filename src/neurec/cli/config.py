@@ -177,13 +177,16 @@ def override_message(exc: Exception, config_name: str) -> str:
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else None
     key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None)
     if cause is not None and key and "not in struct" in str(cause):
-        override = next((o for o in sys.argv[1:] if o.split("=", 1)[0].lstrip("+~") == key), key)
-        value = override.split("=", 1)[1] if "=" in override else ""
+        # Hydra names the first missing node ("nosuch" for nosuch.key=1); quote the override the user typed.
+        override = next((o for o in sys.argv[1:]
+                         if (o.split("=", 1)[0].lstrip("+~") + ".").startswith(key + ".")), key)
+        typed, _, value = override.lstrip("+~").partition("=")
         if key == "data.max_history":
             from neurec.cli.config_checks import HISTORY_OWNER
 
             return f"{key}={value}: not a data key: {HISTORY_OWNER}; set model.max_history={value}"
-        return f"{key}={value}: unknown key{_nearest(key, config_name)} (a new key needs a leading +: +{override})"
+        what = "unknown key" if typed == key else f"unknown key {key!r}"
+        return f"{typed}={value}: {what}{_nearest(key, config_name)} (a new key needs a leading +: +{override})"
     if isinstance(exc, OverrideParseException):
         return f"{exc.override}: not a valid override ({str(exc).split(';')[0].splitlines()[0]}); quote values with ' or \""
     text = str(exc).split("Config search path")[0]

@@ -191,6 +191,6 @@ def check_device(checker: Checker, key: str, value: object) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        checker.add(key, value, "cpu: this machine has no CUDA device")
+        checker.add(key, value, "this machine has no CUDA device; use trainer.device=cpu")
     elif found.group(1) is not None and int(found.group(1)) >= torch.cuda.device_count():
         checker.add(key, value, f"cuda:0 to cuda:{torch.cuda.device_count() - 1} (the GPUs this machine has)")
