@@ -90,17 +90,26 @@ def _orphans(target: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _writer_lock(target: Path) -> Iterator[None]:
-    """One writer per target across processes, so a staging folder with no lock holder is known to be dead."""
+def locked(lock_file: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `lock_file` (created if missing) across processes, for the block.
+
+    flock, not a lock file that exists-or-not: the kernel drops it when its holder dies, so a killed holder never
+    leaves a stale lock behind. Without fcntl (not POSIX) the block runs unserialised.
+    """
     if fcntl is None:
         yield
         return
-    with open(target.with_name(f".{target.name}.lock"), "a+b") as fh:
+    with open(lock_file, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _writer_lock(target: Path) -> contextlib.AbstractContextManager[None]:
+    """One writer per target across processes, so a staging folder with no lock holder is known to be dead."""
+    return locked(target.with_name(f".{target.name}.lock"))
 
 
 @contextlib.contextmanager
