@@ -26,9 +26,9 @@ from neurec.train import plots
 from neurec.train.calibration import Calibration
 from neurec.train.compare import TestReport, compare_on_test
 from neurec.train.evaluate import fit_calibration
-from neurec.train.loop import FitResult, TrainerConfig, fit, save_atomic
+from neurec.train.loop import FitResult, TrainerConfig, configure_torch, fit, save_atomic
 from neurec.train.optim import OptimConfig
-from neurec.train.tracking import TrackingConfig, check_reachable, log_figure, make_tracker
+from neurec.train.tracking import TrackingConfig, check_reachable, ending, log_figure, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ def baselines_by_name(names: tuple[str, ...]):
 def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
     check_reachable(cfg.tracking)  # a wrong server URI fails here, before any data is read
     previous = _previous_run(cfg) if cfg.resume else None
+    configure_torch(cfg.trainer)  # for the whole run: calibration and export must compute as training did
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     seconds: dict[str, float] = {}
@@ -120,8 +121,8 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
 
     tags = {"neurec.data": cfg.data.name, "neurec.method": "model", **provenance_tags(info)}
     tracker = make_tracker(cfg.tracking, cfg.run_name, tags=tags, run_id=previous, parent_run_id=cfg.parent_run_id)
-    (cfg.out_dir / RUN_STATE).write_text(json.dumps({"mlflow_run_id": tracker.run_id, "tracking_uri": tracker.uri}) + "\n")
-    try:
+    with ending(tracker):  # a stop (Ctrl-C, SIGTERM) marks the run KILLED, an error FAILED: never left RUNNING
+        (cfg.out_dir / RUN_STATE).write_text(json.dumps({"mlflow_run_id": tracker.run_id, "tracking_uri": tracker.uri}) + "\n")
         if previous:
             tracker.set_tags({"neurec.resumed": "true"})
         else:  # a resumed run already holds these; MLflow refuses to log a param twice with another value
@@ -158,10 +159,6 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
             if (cfg.out_dir / name).exists():
                 tracker.log_artifact(cfg.out_dir / name)
         tracker.log_metrics({f"seconds_{k}": v for k, v in seconds.items()})
-    except BaseException:
-        tracker.end("FAILED")
-        raise
-    tracker.end()
     return RunResult(tracker.run_id, tracker.uri, cfg.out_dir, result.checkpoint, bundle_dir, report.metrics, data.stats,
                      result, cal, seconds, model, data, baseline_runs, version)
 
@@ -223,9 +220,9 @@ def _log_baseline_runs(report: TestReport, cfg: RunConfig, model_run: str | None
         # In a sweep each trial's baselines nest under the trial, so the sweep's compare view stays one row a trial.
         child = make_tracker(cfg.tracking, name, tags={"neurec.data": cfg.data.name, "neurec.method": method, "neurec.model_run": str(model_run)},
                              parent_run_id=model_run if cfg.parent_run_id else None)
-        child.log_params({"method": method, "data.name": cfg.data.name, "seed": cfg.seed})
-        child.log_metrics({f"test_{k}": v for k, v in values.items() if np.isfinite(v)})
-        child.end()
+        with ending(child):
+            child.log_params({"method": method, "data.name": cfg.data.name, "seed": cfg.seed})
+            child.log_metrics({f"test_{k}": v for k, v in values.items() if np.isfinite(v)})
         runs[method] = child.run_id
     return runs
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import signal
 import sys
 from pathlib import Path
 
@@ -10,12 +12,61 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from neurec.cli.config import hydra_app, run_config
+from neurec.cli.config import hydra_app, output_dir, run_config
 from neurec.cli.report import print_report
 
 
-@hydra_app("neurec-train", "train")
+PROG = "neurec-train"
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt is, so every cleanup treats a scheduler's stop like a user's."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    # Once: a second SIGTERM must not cut short the cleanup the first started (the run's status, the checkpoint).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stopped
+
+
+@hydra_app(PROG, "train")
 def main(cfg: DictConfig) -> float:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _train(cfg)
+    except KeyboardInterrupt as exc:
+        out = Path(cfg.resume) if cfg.get("resume") else output_dir(cfg)
+        print(f"{PROG}: {stop_message(exc, out)}", file=sys.stderr)
+        sys.exit(143 if isinstance(exc, Stopped) else 130)  # 128 + the signal, as a shell reports it
+
+
+def stop_message(exc: KeyboardInterrupt, out: Path) -> str:
+    """One line: what stopped the run, what is kept, and the command that continues it."""
+    how = "stopped by SIGTERM" if isinstance(exc, Stopped) else "stopped by Ctrl-C"
+    last = out / "checkpoints" / "last.pt"
+    if not last.is_file():
+        return f"{how} before the first epoch finished; nothing to resume, start the run again"
+    try:
+        import torch
+
+        epoch = f" (epoch {int(torch.load(last, map_location='cpu', weights_only=True)['epoch'])})"
+    except Exception:  # noqa: BLE001 - only a detail of the message; resume itself reports an unreadable file
+        epoch = ""
+    run = _mlflow_run(out)
+    kept = f"{last}{epoch} kept" + (f", MLflow run {run} marked KILLED" if run else "")
+    return f"{how}; {kept}; continue with: {PROG} resume={out.resolve()}"
+
+
+def _mlflow_run(out: Path) -> str | None:
+    from neurec.pipeline import RUN_STATE
+
+    try:
+        return json.loads((out / RUN_STATE).read_text()).get("mlflow_run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _train(cfg: DictConfig) -> float:
     from neurec.pipeline import run
     from neurec.train.sweep import parent_run, record_trial
 

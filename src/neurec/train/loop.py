@@ -37,9 +37,10 @@ class TrainerConfig:
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     monitor: str = "ndcg_at_10"
     device: str = "cpu"
-    num_threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    num_threads: int | None = None  # torch intra-op threads; None leaves torch's default (1 when deterministic)
     progress: bool = True
     seed: int = 42
+    deterministic: bool = False  # bit-identical weights and model.onnx for the same config, data and machine
 
 
 @dataclass
@@ -59,8 +60,30 @@ BEST = "best.pt"
 def save_atomic(obj: dict, path: Path) -> None:
     """Write then rename, so a crash mid-write never leaves a truncated checkpoint under the real name."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a stop mid-write (Ctrl-C, SIGTERM) too: no half-written .tmp left beside the real one
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def configure_torch(cfg: TrainerConfig) -> None:
+    """Threads and algorithms for this process, before anything is computed.
+
+    Under `deterministic`, the intra-op thread count is pinned (to `num_threads`, else 1): a parallel reduction
+    splits its sum into one chunk per thread, so the rounding, and the last bits of every weight, follow the thread
+    count, which by default follows the machine (its cores, OMP_NUM_THREADS, the container's CPU quota). One thread
+    gives the same order everywhere. Deterministic algorithms make GPU kernels that add with atomics (embedding and
+    index_add backward) use their ordered versions, and refuse, naming the op, any kernel that has none.
+    """
+    threads = cfg.num_threads or (1 if cfg.deterministic else None)
+    if threads:
+        torch.set_num_threads(threads)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS is only reproducible with it
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
 
 
 def rng_states(gen: torch.Generator) -> dict:
@@ -137,9 +160,11 @@ def fit(
     """
     negatives_end = negatives_end or model.cfg.n_items
     optim = optim or OptimConfig()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    configure_torch(cfg)
+    # Every draw has a seeded source: negatives `gen`, shuffling a generator per (seed, epoch), dropout torch's
+    # global generator, seeded here after model building drew its initial weights; all are saved in last.pt.
     torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model.to(cfg.device)

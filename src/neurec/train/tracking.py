@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +72,42 @@ def artifact_location(cfg: TrackingConfig) -> str | None:
     return Path(where).resolve().as_uri()
 
 
+def store_lock(uri: str) -> contextlib.AbstractContextManager[None]:
+    """For a local SQLite store, a lock on `<db>.lock` beside it; no lock for anything else.
+
+    MLflow creates a missing SQLite store by running every alembic migration, unguarded: two trainings started
+    together both see an empty file, both migrate, and one dies on a table the other just made. Under the lock the
+    second finds the store (and the experiment) already made.
+    """
+    path = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else ""
+    if not path or path.startswith(":memory:"):
+        return contextlib.nullcontext()
+    from neurec.fsutil import locked
+
+    db = Path(path)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return locked(db.with_name(db.name + ".lock"))
+
+
+@contextlib.contextmanager
+def ending(tracker: Tracker | NullTracker) -> Iterator[Tracker | NullTracker]:
+    """End the run however the block ends: FINISHED; KILLED when stopped (Ctrl-C, or SIGTERM, which the CLI turns
+    into the same KeyboardInterrupt), so a stopped run is never left RUNNING; FAILED on any other error.
+
+    MLflow's own `with mlflow.start_run()` marks a Ctrl-C FAILED; a stop is not a failure of the run, and KILLED
+    is the status MLflow has for it.
+    """
+    try:
+        yield tracker
+    except KeyboardInterrupt:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    tracker.end()
+
+
 class Tracker:
     """One MLflow run. Uses an explicit client, so several runs in one process never share global state.
 
@@ -83,16 +121,14 @@ class Tracker:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a progress bar per bundle file
         from mlflow.tracking import MlflowClient
 
-        if cfg.uri.startswith("sqlite:///"):
-            Path(cfg.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.uri = cfg.uri
-        self.client = MlflowClient(tracking_uri=cfg.uri)
-        exp = self.client.get_experiment_by_name(cfg.experiment)
-        if exp is None:
-            location = artifact_location(cfg)
-            exp_id = self.client.create_experiment(cfg.experiment, artifact_location=location)
-        else:
-            exp_id = exp.experiment_id
+        with store_lock(cfg.uri):  # opening the store creates and migrates a new SQLite file
+            self.client = MlflowClient(tracking_uri=cfg.uri)
+            exp = self.client.get_experiment_by_name(cfg.experiment)
+            if exp is None:
+                exp_id = self.client.create_experiment(cfg.experiment, artifact_location=artifact_location(cfg))
+            else:
+                exp_id = exp.experiment_id
         self.experiment_id = exp_id
         tags = dict(tags or {})
         if parent_run_id:
