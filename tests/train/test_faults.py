@@ -23,7 +23,8 @@ from neurec.train import loop
 from neurec.train.tracking import ending
 
 # ~200 training decisions: an epoch well under a second; epochs to spare, so the stop lands inside training.
-TINY = ["data.simulator.n_customers=400", "data.simulator.days=60", "trainer.epochs=40", "trainer.patience=40",
+EPOCHS = 12
+TINY = ["data.simulator.n_customers=400", "data.simulator.days=60", f"trainer.epochs={EPOCHS}", f"trainer.patience={EPOCHS}",
         "trainer.batch_size=16", "trainer.num_threads=1", "trainer.progress=false", "baselines=[]",
         "export.enabled=false", "export.registered_model_name=null"]
 
@@ -86,10 +87,19 @@ def test_a_stopped_training_is_killed_keeps_last_pt_and_says_how_to_resume(tmp_p
 
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
-    assert 1 <= best["epoch"] <= last["epoch"] < 40 and "optimizer" in last
+    assert 1 <= best["epoch"] <= last["epoch"] < EPOCHS and "optimizer" in last
     assert f"(epoch {last['epoch']}) kept" in lines[0]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]  # no .tmp left
     assert _written_before(run_dir) == before
+    if sig != signal.SIGTERM:
+        return
+    resume = lines[0].rsplit("continue with: ", 1)[1].split()  # the command the message gives, as given
+    assert resume[0] == "neurec-train"
+    done = subprocess.run([sys.executable, "-m", "neurec.cli.train", *resume[1:]], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resumed after epoch {last['epoch']}" in done.stdout
+    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 def _store_child(uri: str, go: Path, ready: Path) -> list[str]:
