@@ -144,3 +144,67 @@ def test_empty_and_unreadable_files(tmp_path):
         read_table(tmp_path / "header.csv")
     with pytest.raises(DataError, match="no such file"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_header_line_mid_file_is_a_repeated_header_not_an_event(tmp_path):
+    frame = _events(n_extra=40).astype(object)
+    frame.loc[3] = ["user_id", "session_id", "item_id", "timestamp", "event_type"]  # a header in another order
+    out, report = check(frame)
+    assert report.dropped == {"repeated_header": 1} and len(out) == 43
+    with pytest.raises(DataError, match=r"header line read as data.*data.policies.repeated_header=drop") as info:
+        check(frame, policies={"repeated_header": "error"})
+    assert "event_map" not in str(info.value)
+    # One column name among event names is an unknown event, not a header.
+    odd = _events(event_type=["view", "item_id", "view", "purchase"])
+    with pytest.raises(DataError, match=r"unknown event_type \('item_id': 1\)"):
+        check(odd)
+
+
+def test_numbers_come_back_after_a_header_row_is_dropped():
+    from neurec.data.filecheck import numbers_again
+
+    frame = pd.DataFrame({"ts": ["1700000000", "1700000060"], "item": ["007", "x"], "b": [b"1", b"2"]})
+    out = numbers_again(frame, ["ts", "item"])
+    assert out["ts"].tolist() == [1_700_000_000, 1_700_000_060] and out["item"].tolist() == ["007", "x"]
+    assert numbers_again(frame)["b"].tolist() == [1, 2]  # undecoded bytes compare as text, never raise
+
+
+def _decisions(tmp_path, **cfg):
+    from neurec.data.prepare import prepare
+
+    rows = []
+    for u in range(40):  # one purchase a day per customer, 30 days
+        for d in range(30):
+            t = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(days=d, hours=u % 12)
+            rows += [(u, f"{u}-{d}", 100 + (u + d) % 7, "view", t), (u, f"{u}-{d}", 100 + (u + d) % 7, "purchase", t + pd.Timedelta(minutes=1))]
+    path = tmp_path / "events.csv"
+    pd.DataFrame(rows, columns=["user_id", "session_id", "item_id", "event_type", "timestamp"]).to_csv(path, index=False)
+    return lambda **more: prepare(DataConfig(source="files", events_path=str(path), **{**cfg, **more}), tmp_path / "work")
+
+
+def test_too_few_decisions_on_both_sides_of_the_minimum(tmp_path):
+    prepare = _decisions(tmp_path)
+    stats = prepare(policies={"too_few_decisions": "warn"}, min_train_decisions=10**6).stats
+    n_train, n_valid = stats["train_targets"], stats["valid_targets"]
+    assert prepare(min_train_decisions=n_train, min_eval_decisions=n_valid).report.warnings == []
+    with pytest.raises(DataError, match=rf"too_few_decisions: only {n_train:,} in train \(need {n_train + 1:,}\)"):
+        prepare(min_train_decisions=n_train + 1, min_eval_decisions=n_valid)
+    with pytest.raises(DataError, match=rf"only {n_valid:,} in valid \(need {n_valid + 1:,}\)"):
+        prepare(min_train_decisions=n_train, min_eval_decisions=n_valid + 1)
+    warned = prepare(min_eval_decisions=n_valid + 1, policies={"too_few_decisions": "warn"}).report.warnings
+    assert len(warned) == 1 and warned[0].startswith("too_few_decisions: only")
+
+
+def test_catalog_missing_items_fix_keeps_them_servable_drop_counts_their_events(tmp_path):
+    from neurec.data.prepare import load
+
+    events = tmp_path / "events.csv"
+    _events(n_extra=40).to_csv(events, index=False)
+    (tmp_path / "catalog.csv").write_text("item_id,price\n100,5\n101,6\n" + "".join(f"{i},7\n" for i in range(200, 240)))
+    cfg = dict(source="files", events_path=str(events), catalog_path=str(tmp_path / "catalog.csv"))
+    fixed = load(DataConfig(**cfg))
+    # The bundle's item table is written from this catalog: every item a customer touched must be in it.
+    assert set(fixed.events["item_id"]) <= set(fixed.catalog["item_id"]) and fixed.report.fixed == {"uncatalogued_item": 1}
+    assert any(w.startswith("uncatalogued_item: 1 of the 43 event items") for w in fixed.report.warnings)
+    dropped = load(DataConfig(**cfg, policies={"uncatalogued_item": "drop"}))
+    assert dropped.report.dropped == {"uncatalogued_item": 1} and "102" not in set(dropped.events["item_id"])

@@ -59,10 +59,10 @@ def drop_repeated_headers(frame: pd.DataFrame, path: Path, policy: str, dropped:
     if frame.empty or len(frame.columns) == 0:
         return frame
     first = str(frame.columns[0])
-    candidates = frame[frame.iloc[:, 0].astype("string").str.strip() == first]
+    candidates = frame[(_text(frame.iloc[:, 0]) == first).fillna(False).astype(bool)]
     if candidates.empty:
         return frame
-    same = pd.concat([candidates[c].astype("string").str.strip() == str(c) for c in frame.columns], axis=1).all(axis=1)
+    same = pd.concat([_text(candidates[c]) == str(c) for c in frame.columns], axis=1).all(axis=1)
     rows = same[same.fillna(False).astype(bool)].index
     if len(rows) == 0:
         return frame
@@ -74,10 +74,24 @@ def drop_repeated_headers(frame: pd.DataFrame, path: Path, policy: str, dropped:
         raise DataError(f"data.policies.repeated_header={policy!r}: use drop or error")
     log.warning("%s: the header line is repeated %d time(s) mid-file (line(s) %s): dropped", path, len(rows), lines)
     dropped["repeated_header"] = dropped.get("repeated_header", 0) + len(rows)
-    frame = frame.drop(index=rows)
-    for c in frame.columns:
+    return numbers_again(frame.drop(index=rows))
+
+
+def numbers_again(frame: pd.DataFrame, columns: list | None = None) -> pd.DataFrame:
+    """Text columns (of `columns`, default all) that hold only numbers, as numbers: what the parser would have
+    made of them without the header row that made them text."""
+    out = {}
+    for c in frame.columns if columns is None else [c for c in columns if c in frame.columns]:
         if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]):
-            numbers = pd.to_numeric(frame[c], errors="coerce")
+            numbers = pd.to_numeric(_text(frame[c]), errors="coerce")
             if numbers.notna().sum() == frame[c].notna().sum():
-                frame[c] = numbers
-    return frame
+                out[c] = numbers
+    return frame.assign(**out) if out else frame
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A column as stripped text for comparing with the header. pyarrow hands a column with bytes that are not
+    UTF-8 over as `bytes`, which `astype("string")` refuses; such cells are compared decoded (validation names them)."""
+    if column.dtype == object:
+        column = column.map(lambda v: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v)
+    return column.astype("string").str.strip()

@@ -190,11 +190,29 @@ def read_csv(path: Path, opts: CsvOptions, policy: str, dropped: dict[str, int])
         except (pd.errors.ParserError, ValueError, OSError) as exc:
             raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
         log.info("%s: read with the C engine (pyarrow: %s)", path, _first_line(arrow_error))
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
+    except UnicodeDecodeError:  # cells that are not UTF-8 arrive as bytes; only the header fails like this
+        raise DataError(_not_utf8(path, opts)) from None
+    except (ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+    if opts.header and any("\ufffd" in str(c) for c in frame.columns):  # the C engine replaced them: same refusal
+        raise DataError(_not_utf8(path, opts))
     # After parsing, for the line number: the rows read, the header, then the cut line (blank lines aside).
     apply_cut(cut, policy, len(frame) + int(opts.header) + 1, path, dropped)
     return frame
+
+
+def _not_utf8(path: Path, opts: CsvOptions) -> str:
+    """Column names must be text: a header that is not names every line of the file as wrong, so it is refused."""
+    with path.open("rb") as f:
+        header = f.read(_PEEK_BYTES).split(b"\n", 1)[0]
+    try:
+        header.decode(opts.encoding)
+    except UnicodeDecodeError as exc:
+        shown = header.decode(opts.encoding, errors="replace")[:200]
+        where = f"the header line {shown!r} is not {opts.encoding} text (byte 0x{header[exc.start]:02x})"
+    else:
+        where = f"the file is not {opts.encoding} text"
+    return f"{path}: {where}. Convert the file (e.g. iconv -f latin1 -t utf-8) or, if it is Latin-1, set +data.csv.encoding=latin-1"
 
 
 def _arrow_json(path: Path, cut: Cut | None) -> pa.Table:
@@ -229,6 +247,8 @@ def read_jsonl(path: Path, policy: str, dropped: dict[str, int]) -> pd.DataFrame
     cut = find_cut(path, "jsonl")
     try:
         frame = _arrow_json(path, cut).to_pandas()
+    except OSError as exc:  # unreadable after check_file looked (permissions changed, a network mount went away)
+        raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
     except pa.ArrowInvalid:
         try:  # pandas' own reader takes a field whose type changes between lines, which pyarrow refuses
             with open_source(path, cut) as source:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from neurec.data.errors import DataError, examples
+from neurec.data.filecheck import numbers_again
 from neurec.data.plausible import decode_text, implausible_timestamps, long_ids
 from neurec.schema import CATALOG_OPTIONAL, EVENT_TYPE, ITEM_ID, PRICE, SESSION_ID, TIMESTAMP, USER_ID, EventType
 
@@ -170,8 +171,29 @@ def check_ids(frame: pd.DataFrame, id_cols: list[str], max_len: int, clean: _Cle
     return clean.apply(frame, long, "long_id", what, "Is a column misread (a quote left open, the wrong separator)?")
 
 
-def _event_codes(frame: pd.DataFrame, event_map: dict, clean: _Cleaner) -> pd.DataFrame:
+def header_rows(frame: pd.DataFrame, candidates: pd.Series, names: set[str]) -> pd.Series:
+    """Rows (among `candidates`) that are a header line read as data: at least half their cells, and two or more,
+    are column names. A headerless file with a header mid-file, or a header in another column order, which the
+    reader's exact repeated-header check does not catch."""
+    names = {n.strip().lower() for n in names}
+    rows = frame.loc[candidates]
+    hits = pd.concat([rows[c].astype("string").str.strip().str.lower().isin(names) for c in rows.columns], axis=1).sum(axis=1)
+    found = (hits >= max(2, (len(rows.columns) + 1) // 2))
+    return found.reindex(frame.index, fill_value=False).astype(bool)
+
+
+def _event_codes(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
+    event_map = cfg.event_map
     labels = frame[EVENT_TYPE].astype("string").str.strip()
+    unmapped = ~labels.isin([str(k) for k in event_map]) & ~labels.isin([e.label for e in EventType])
+    if unmapped.any():  # a header line is no event to map: it goes by the repeated_header policy
+        names = {*map(str, frame.columns), *map(str, cfg.columns), *map(str, (cfg.csv or {}).get("names") or ())}
+        header = header_rows(frame, unmapped, names)
+        what = "a header line read as data (its cells are column names), mid-file"
+        frame = clean.apply(frame, header, "repeated_header", what, "Files concatenated with their headers?")
+        if header.any():
+            frame = numbers_again(frame, [TIMESTAMP, PRICE])  # ids are text already (check_ids)
+        labels = labels.loc[frame.index]
     if event_map:
         labels = labels.replace({str(k): str(v) for k, v in event_map.items()})
     mapped_drop = labels == "drop"
@@ -215,7 +237,7 @@ def validate_events(frame: pd.DataFrame, source: str, cfg, report: CleaningRepor
         report.notes.append("no user_id: each session is treated as its own customer")
     frame = check_text(frame, [c for c in (*EVENT_COLUMNS, *CATALOG_OPTIONAL) if c in frame.columns], clean)
     frame = check_ids(frame, [c for c in (USER_ID, SESSION_ID, ITEM_ID) if c in frame.columns], cfg.max_id_length, clean)
-    frame = _event_codes(frame, cfg.event_map, clean)
+    frame = _event_codes(frame, cfg, clean)
     ts = parse_timestamps(frame[TIMESTAMP], cfg.timestamp_unit)
     hint = "Use ISO-8601 (2026-03-01T10:00:00Z) or unix time with data.timestamp_unit=s|ms."
     frame = clean.apply(frame, ts.isna(), "bad_timestamp", f"an unparsable {TIMESTAMP}", hint)
@@ -244,6 +266,9 @@ def _prices(frame: pd.DataFrame, clean: _Cleaner) -> pd.DataFrame:
     good = np.isfinite(price) & (price > 0)
     bad = frame[PRICE].notna() & ~good  # a given price that is zero, negative, infinite or not a number
     frame = clean.apply(frame, bad, "bad_price", f"a zero, negative, infinite or unparsable {PRICE}")
+    empty = int(frame[PRICE].isna().sum())
+    if empty:  # not a problem (a price may be unlogged), but what the price rules and features will miss
+        clean.report.notes.append(f"event prices unknown (empty or NaN) in {empty:,} of {len(frame):,} events")
     return frame.assign(**{PRICE: price.loc[frame.index].where(good.loc[frame.index])})
 
 
