@@ -53,12 +53,14 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
 
 
 def table(results: dict) -> str:
+    from neurec.cli.report import cell
+
     lines = ["| dataset | method | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * len(COLUMNS)]
     for dataset, methods in results.items():
         for method, m in methods.items():
             if method.startswith("_"):
                 continue
-            cells = [f"{m[c]:.4f}" if c in m and c != "train_seconds" else (f"{m[c]:.0f}" if c in m else "") for c in COLUMNS]
+            cells = [cell(m, c) if c != "train_seconds" else (f"{m[c]:.0f}" if c in m else "") for c in COLUMNS]
             lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neurec.train.loss import candidate_loss, sample_negatives
-from neurec.train.metrics import log_loss, ranking_metrics, target_ranks
+from neurec.train.metrics import log_loss, ranking_metrics, standard_errors, target_ranks
 
 
 def test_ranks_ignore_reserved_columns_and_split_ties():
@@ -28,6 +28,17 @@ def test_ranking_metrics_hand_computed():
     assert m["mrr_at_10"] == pytest.approx((1.0 + 0.5) / 4)
     # AUC: rank r among 21 items beats 21 - r of the 20 others; unknown target counts 0.5
     assert m["auc"] == pytest.approx((1.0 + 19 / 20 + 10 / 20 + 0.5) / 4)
+
+
+def test_standard_errors_hand_computed():
+    ranks = np.array([1.0, 3.0, 11.0, np.inf])  # hits: 1, 1, 0, 0
+    se = standard_errors(ranks, ks=(10,))
+    assert se["decisions"] == 4
+    assert se["hr_at_10_se"] == pytest.approx(np.std([1, 1, 0, 0], ddof=1) / 2)
+    assert se["ndcg_at_10_se"] == pytest.approx(np.std([1.0, 0.5, 0, 0], ddof=1) / 2)  # 1/log2(4) = 0.5
+    assert se["mrr_at_10_se"] == pytest.approx(np.std([1.0, 1 / 3, 0, 0], ddof=1) / 2)
+    assert math.isnan(standard_errors(np.array([1.0]))["ndcg_at_10_se"])  # one decision: no spread to measure
+    assert "ndcg_at_10_se" not in ranking_metrics(ranks, 21)  # not a metric early stopping could monitor
 
 
 def test_log_loss_known_value():

@@ -5,15 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece")
+# Below this many decisions one standard error of NDCG@10 is typically 0.03 or more: as large as many of the
+# gaps between methods, so the report says so instead of letting a table of four decimals look precise.
+FEW_DECISIONS = 200
+
+
+def cell(values: dict[str, float], column: str) -> str:
+    """'0.3205±0.041' where the standard error is known, '0.3205' where not, '-' for a metric the method lacks."""
+    if column not in values:
+        return "-"
+    se = values.get(f"{column}_se")
+    known = se is not None and se == se  # NaN: one decision, no spread to measure
+    return f"{values[column]:.4f}" + (f"±{se:.3f}" if known else "")
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     head = f"{'method':<18}" + "".join(f"{c:>15}" for c in COLUMNS)
     rows = [head, "-" * len(head)]
     for method, values in metrics.items():
-        cells = "".join(f"{values[c]:>15.4f}" if c in values else f"{'-':>15}" for c in COLUMNS)
-        rows.append(f"{method:<18}{cells}")
-    return "\n".join(rows)
+        rows.append(f"{method:<18}" + "".join(f"{cell(values, c):>15}" for c in COLUMNS))
+    return "\n".join(rows + ["(± one standard error over the decisions)"])
+
+
+def few_decisions_warning(stats: dict) -> str | None:
+    few = {period: int(stats[f"{period}_targets"]) for period in ("valid", "test")
+           if int(stats.get(f"{period}_targets", FEW_DECISIONS)) < FEW_DECISIONS}
+    if not few:
+        return None
+    counts = " and ".join(f"{n:,} {'validation' if period == 'valid' else period}" for period, n in few.items())
+    return (f"only {counts} decisions (fewer than {FEW_DECISIONS}): a gap between methods smaller than about two "
+            "standard errors (the ± in the table) is noise, and early stopping on few validation decisions is too")
 
 
 def comparison_line(metrics: dict[str, dict[str, float]]) -> str:
@@ -54,6 +75,8 @@ def print_report(result) -> None:
     few = " - too few to trust these figures" if result.data is not None and result.data.report.warnings and any(
         w.startswith("too_few_decisions") for w in result.data.report.warnings) else ""
     print(f"test period ({s['test_targets']:,} decisions{few}), ranked against all items:")
+    if (warning := few_decisions_warning(s)) is not None:
+        print(f"WARNING: {warning}")
     print(metrics_table(result.metrics))
     print(comparison_line(result.metrics))
     print()

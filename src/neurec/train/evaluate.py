@@ -20,7 +20,7 @@ from neurec.train.calibration import (
     sample_pairs,
     top_k_pairs,
 )
-from neurec.train.metrics import log_loss, ranking_metrics, target_ranks
+from neurec.train.metrics import log_loss, ranking_metrics, standard_errors, target_ranks
 from neurec.vocab import ItemVocab
 
 ScoreFn = Callable[[int, dict[str, np.ndarray]], np.ndarray]  # (first row, batch of histories) -> (B, n_items)
@@ -60,7 +60,7 @@ def evaluate_scores(
         if on_batch is not None:
             on_batch(scores, target)
     all_ranks = np.concatenate(ranks)
-    out = ranking_metrics(all_ranks, n_items - N_RESERVED_IDS)
+    out = {**ranking_metrics(all_ranks, n_items - N_RESERVED_IDS), **standard_errors(all_ranks)}
     out["coverage_at_10"] = float(len(np.unique(np.concatenate(tops))) / max(n_items - N_RESERVED_IDS, 1))
     return out, all_ranks
 
