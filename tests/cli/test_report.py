@@ -1,5 +1,6 @@
 """The end-of-run tables: every ranking metric with its standard error, and a warning on few decisions."""
 
+from neurec.cli import report
 from neurec.cli.report import FEW_DECISIONS, cell, few_decisions_warning, metrics_table
 
 
@@ -25,3 +26,14 @@ def test_few_decisions_are_warned_about_on_either_period():
     warning = few_decisions_warning({"valid_targets": 34, "test_targets": 56})
     assert warning.startswith("only 34 validation and 56 test decisions (fewer than 200)")
     assert few_decisions_warning({"valid_targets": 5000, "test_targets": FEW_DECISIONS - 1}).startswith("only 199 test")
+
+
+def test_paths_under_the_working_folder_are_printed_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    inside, outside = tmp_path / "outputs" / "runs" / "r1" / "bundle", tmp_path.parent / "elsewhere"
+    assert report.shown_path(inside) == "outputs/runs/r1/bundle"
+    assert report.shown_path(outside) == str(outside)
+    assert report.shown_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db") == "sqlite:///mlruns/mlflow.db"
+    assert report.shown_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert "--backend-store-uri sqlite:///mlruns/mlflow.db " in report.mlflow_ui_command(
+        f"sqlite:///{tmp_path}/mlruns/mlflow.db")

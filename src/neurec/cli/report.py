@@ -27,6 +27,25 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows + ["(± one standard error over the decisions)"])
 
 
+def shown_path(path: Path | str) -> str:
+    """A path under the working folder is printed relative to it: shorter, and the same on every machine, so a
+    printed command can be copied from one checkout to another."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def shown_uri(uri: str) -> str:
+    """sqlite:////abs/folder/mlflow.db under the working folder → sqlite:///folder/mlflow.db (MLflow reads a
+    relative SQLite path against the working folder, so the short form names the same store)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix + "/"):
+        return prefix + shown_path(uri[len(prefix):])
+    return uri
+
+
 def few_decisions_warning(stats: dict) -> str | None:
     few = {period: int(stats[f"{period}_targets"]) for period in ("valid", "test")
            if int(stats.get(f"{period}_targets", FEW_DECISIONS)) < FEW_DECISIONS}
@@ -52,11 +71,8 @@ def comparison_line(metrics: dict[str, dict[str, float]]) -> str:
 def mlflow_ui_command(uri: str | None) -> str:
     if not uri:
         return "(tracking off)"
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///"))
-        if db.is_relative_to(Path.cwd()):  # shorter to type from the project folder
-            db = db.relative_to(Path.cwd())
-        return f".venv/bin/mlflow ui --backend-store-uri sqlite:///{db} --host 127.0.0.1 --port 5000 --workers 1"
+    if uri.startswith("sqlite:///"):  # shorter to type from the project folder
+        return f".venv/bin/mlflow ui --backend-store-uri {shown_uri(uri)} --host 127.0.0.1 --port 5000 --workers 1"
     return f"open {uri}"
 
 
@@ -80,10 +96,10 @@ def print_report(result) -> None:
     print(metrics_table(result.metrics))
     print(comparison_line(result.metrics))
     print()
-    print(f"MLflow run:  {result.run_id}  ({result.tracking_uri})")
+    print(f"MLflow run:  {result.run_id}  ({shown_uri(result.tracking_uri)})")
     print(f"  view with: {mlflow_ui_command(result.tracking_uri)}")
-    print(f"checkpoint:  {result.checkpoint}")
-    print(f"bundle:      {result.bundle_dir}")
+    print(f"checkpoint:  {shown_path(result.checkpoint)}")
+    print(f"bundle:      {shown_path(result.bundle_dir)}")
     if result.registered_version:
         name = result.registered_version
         print(f"registered:  {name}  (promote with: neurec-promote {name.replace('/', ' ')} --alias champion)")
