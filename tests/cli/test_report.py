@@ -37,3 +37,5 @@ def test_paths_under_the_working_folder_are_printed_relative(tmp_path, monkeypat
     assert report.shown_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert "--backend-store-uri sqlite:///mlruns/mlflow.db " in report.mlflow_ui_command(
         f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    assert report.shown_uri(None) is None  # tracking off
+    assert report.shown_path(None, "(export off)") == "(export off)"  # a stage switched off

@@ -57,6 +57,18 @@ def test_defaults_left_to_the_scorer(client, shop):
     assert r.json()["placement"] == "product_page" and "dropped" not in r.json()
 
 
+def test_whole_floats_are_the_integers_json_schema_says_they_are(client, shop):
+    """2.0 is an integer to JSON Schema, so a client generated from the spec may send it for k or an id."""
+    request = {"history": [event(100001.0)], "k": 2.0, "customer_id": 7.0, "cart": [100004.0]}
+    r = client.post("/recommend", json=request)
+    assert r.status_code == 200, r.text
+    assert r.json() == shop.recommend({"history": [event("100001")], "k": 2, "cart": ["100004"]})
+    assert len(r.json()["items"]) <= 2
+    for bad, fragment in (({"k": 2.5}, "valid integer"), ({"customer_id": 7.5}, "customer_id: expected")):
+        r = client.post("/recommend", json={"history": [], **bad})
+        assert r.status_code == 422 and fragment in r.text, r.text
+
+
 def test_shown_reaches_the_scorer(client, shop):
     request = {"history": [], "anchor": "100001", "shown": ["100005"]}
     r = client.post("/recommend", json=request)

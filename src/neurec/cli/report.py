@@ -27,9 +27,11 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows + ["(± one standard error over the decisions)"])
 
 
-def shown_path(path: Path | str) -> str:
+def shown_path(path: Path | str | None, absent: str = "(none)") -> str:
     """A path under the working folder is printed relative to it: shorter, and the same on every machine, so a
-    printed command can be copied from one checkout to another."""
+    printed command can be copied from one checkout to another. None (a stage switched off) prints `absent`."""
+    if path is None:
+        return absent
     path = Path(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -37,11 +39,11 @@ def shown_path(path: Path | str) -> str:
         return str(path)
 
 
-def shown_uri(uri: str) -> str:
+def shown_uri(uri: str | None) -> str | None:
     """sqlite:////abs/folder/mlflow.db under the working folder → sqlite:///folder/mlflow.db (MLflow reads a
     relative SQLite path against the working folder, so the short form names the same store)."""
     prefix = "sqlite:///"
-    if uri.startswith(prefix + "/"):
+    if uri and uri.startswith(prefix + "/"):
         return prefix + shown_path(uri[len(prefix):])
     return uri
 
@@ -99,7 +101,7 @@ def print_report(result) -> None:
     print(f"MLflow run:  {result.run_id}  ({shown_uri(result.tracking_uri)})")
     print(f"  view with: {mlflow_ui_command(result.tracking_uri)}")
     print(f"checkpoint:  {shown_path(result.checkpoint)}")
-    print(f"bundle:      {shown_path(result.bundle_dir)}")
+    print(f"bundle:      {shown_path(result.bundle_dir, '(export off)')}")
     if result.registered_version:
         name = result.registered_version
         print(f"registered:  {name}  (promote with: neurec-promote {name.replace('/', ' ')} --alias champion)")

@@ -27,8 +27,9 @@ EVENT_FIELDS = ("item_id", "event_type", "timestamp")
 # datetime's range; a larger number is almost always milliseconds sent as seconds.
 _MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
 _MAX_TS = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
+UNIX_SECONDS_RANGE = (_MIN_TS, _MAX_TS)  # what a numeric timestamp may be; the HTTP spec declares it
 _EVENT_TYPES = {label: int(EventType.from_label(label)) for label in EventType.names()}
-_MAX_EXACT_FLOAT = 2.0**53  # past it, neighbouring integers share a float: 1e17 + 1 arrives as 1e17
+MAX_EXACT_FLOAT = _MAX_EXACT_FLOAT = 2.0**53  # past it, neighbouring integers share a float: 1e17 + 1 arrives as 1e17
 
 
 class RequestError(ValueError):
@@ -82,6 +83,8 @@ def _parse_request(data: Any, max_events: int) -> ParsedRequest:
     declined = _parse_ids(data["declined"], "declined", MAX_CANDIDATES) if data.get("declined") is not None else []
     shown = _parse_ids(data["shown"], "shown", MAX_CANDIDATES) if data.get("shown") is not None else []
     k = data.get("k")
+    if isinstance(k, float) and k.is_integer():  # what a JSON parser makes of 2.0, an integer to JSON Schema
+        k = int(k)
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise RequestError(f"k: expected an integer >= 1, got {k!r}")
     explain = data.get("explain", False)
@@ -127,9 +130,11 @@ def parse_customer_id(value: Any) -> str | int:
         if not value:
             raise RequestError("customer_id: empty string; expected a non-empty string or an integer")
         return _check_text(value, "customer_id")
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_EXACT_FLOAT:
+        value = int(value)  # 7.0 is the integer 7 to JSON Schema, and so the same customer as 7
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise RequestError(f"customer_id: expected a non-empty string or an integer, got {_kind(value)}")
+    raise RequestError(f"customer_id: expected a non-empty string or an integer, got {_short_repr(value)}")
 
 
 def _parse_cart_value(value: Any) -> float | None:

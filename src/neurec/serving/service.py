@@ -19,12 +19,18 @@ batch a few tens), so /healthz and new connections wait that long too. To use mo
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from neurec import __version__
 from neurec.schema import EventType
 from neurec.serving import http_errors
-from neurec.serving.request import MAX_CANDIDATES, MAX_HISTORY_EVENTS, MAX_SEGMENT_CHARS
+from neurec.serving.request import (
+    MAX_CANDIDATES,
+    MAX_EXACT_FLOAT,
+    MAX_HISTORY_EVENTS,
+    MAX_SEGMENT_CHARS,
+    UNIX_SECONDS_RANGE,
+)
 from neurec.serving.experiments import ExperimentScorer
 from neurec.serving.rules_config import KINDS, PLACEMENTS
 from neurec.serving.scorer import Scorer
@@ -33,10 +39,28 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a full 1,000-event history is about 8
 DEFAULT_MAX_BATCH = 64
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
-ItemId = Annotated[str | int | float, Field(description="item id; integers are accepted as shops often use them")]
-Timestamp = Annotated[str | int | float, Field(description="ISO-8601 (naive = UTC) or unix seconds")]
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 2.0 as an integer, so a client generated from the spec may send it, and strict mode
+    # alone would refuse it. 2.5, "2" and true still fail the strict checks that follow.
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_FLOAT else value
+
+
+# The spec declares what the Scorer accepts, where JSON Schema can say it (non-empty strings, integers, the
+# unix-seconds range), so a client generated from it is never refused for what the spec allowed. Validation stays
+# loose here on purpose: the Scorer's own checks refuse the rest with messages that name the field and the fix
+# ("cart[0]: expected an item id", "milliseconds sent by mistake?"), which pydantic's union errors do not.
+_ID_SCHEMA = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}
+_TIME_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
+                          {"type": "number", "minimum": UNIX_SECONDS_RANGE[0], "maximum": UNIX_SECONDS_RANGE[1]}]}
+Identifier = Annotated[str | int | float, WithJsonSchema(_ID_SCHEMA)]
+ItemId = Annotated[Identifier, Field(description="item id; integers are accepted as shops often use them")]
+Timestamp = Annotated[str | int | float, WithJsonSchema(_TIME_SCHEMA),
+                      Field(description="ISO-8601 (naive = UTC) or unix seconds")]
 EventName = Literal[tuple(EventType.names())]  # type: ignore[valid-type]  # view, add_to_cart, purchase
 Placement = Literal[PLACEMENTS]  # type: ignore[valid-type]
+
 _EXAMPLE = {
     "history": [
         {"item_id": "100083", "event_type": "add_to_cart", "timestamp": "2026-03-20T09:50:00Z"},
@@ -80,7 +104,9 @@ class RecommendRequest(BaseModel):
     k: int | None = Field(None, ge=1, description="at most this many items; default the bundle's top_k")
     explain: bool = Field(False, description="also list dropped candidates with their reasons")
     now: Timestamp | None = Field(None, description="the clock for replenishment; default the newest event")
-    customer_id: str | int | None = Field(None, description="decides the A/B variant when an experiment runs")
+    customer_id: Identifier | None = Field(None, description="decides the A/B variant when an experiment runs")
+
+    _whole_k = field_validator("k", mode="before")(_integral)  # a validator, not BeforeValidator: that hides ge=1
 
 
 def _batch_model(max_batch: int) -> type[BaseModel]:
