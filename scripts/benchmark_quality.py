@@ -27,10 +27,11 @@ DATASETS = {
     "taobao": (["data=taobao"], SHARED / "taobao_userbehavior" / "UserBehavior.csv"),
     "yoochoose": (["data=yoochoose"], SHARED / "yoochoose_rsc15" / "yoochoose-clicks-100k_train_full.txt"),
 }
-COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece", "train_seconds")
+COLUMNS = ("valid_ndcg_at_10", "ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece", "train_seconds")
 
 
-def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bool, work: Path) -> dict:
+def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bool, work: Path,
+                extra_overrides: tuple[str, ...] = ()) -> dict:
     from neurec.cli.config import config_dir, run_config
     from neurec.pipeline import run
 
@@ -40,6 +41,7 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
         cfg = compose("train", return_hydra_config=True, overrides=[
             *overrides, *extra, *track, f"paths.root_dir={ROOT}", f"paths.output_dir={work / name}",
             f"hydra.runtime.output_dir={work / name}", "export.enabled=false", "trainer.progress=false",
+            *extra_overrides,
         ])
     OmegaConf.set_struct(cfg, False)
     cfg.pop("hydra")
@@ -47,6 +49,7 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
     result = run(run_cfg, resolved)
     out = {method: dict(values) for method, values in result.metrics.items()}
     out["model"]["train_seconds"] = result.fit.seconds
+    out["model"]["valid_ndcg_at_10"] = result.fit.best_metric  # what defaults are chosen on; test is only reported
     out["_stats"] = result.stats
     del result  # the next dataset starts with this one's arrays freed
     return out
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-tracking", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="config overrides for every dataset, e.g. trainer.loss=full_softmax")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("neurec.data", "onnx_ir", "onnxscript"):
@@ -81,7 +85,7 @@ def main() -> None:
             if path is not None and not path.exists():
                 print(f"skip {name}: {path} not found")
                 continue
-            results[name] = run_dataset(name, overrides, path, not args.no_tracking, Path(tmp))
+            results[name] = run_dataset(name, overrides, path, not args.no_tracking, Path(tmp), tuple(args.overrides))
             if args.json:  # after every dataset, so a long run that is stopped still leaves its figures
                 args.json.write_text(json.dumps({d: {k: v for k, v in m.items() if not k.startswith("_")} for d, m in results.items()}, indent=2))
     print(table(results))

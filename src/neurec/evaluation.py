@@ -36,7 +36,8 @@ def evaluate_checkpoint(
     model = PurchaseModel.from_checkpoint(path).to(device).eval()
     vocab = ItemVocab(list(ckpt["vocab"]), ckpt.get("vocab_n_trained"))
     cal = Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["calibration"].items()})
-    data_cfg = replace(data_cfg, max_history=model.cfg.max_history)  # encoded with the model's own history length
+    # Encoded with the model's own history length and summary size.
+    data_cfg = replace(data_cfg, max_history=model.cfg.max_history, summary_size=model.cfg.summary_size)
     data = prepare(data_cfg, out_dir / "data", vocab=vocab)  # the model's own item ids, not a new vocabulary
     training_run = ckpt.get("training_run_id")
     tags = {"neurec.data": data_cfg.name, "neurec.method": "model", "neurec.evaluates": str(training_run)}

@@ -19,6 +19,7 @@ from neurec.data.item_features import build_item_features
 from neurec.data.prepare import PreparedData, prepare
 from neurec.errors import ConfigError
 from neurec.export.bundle import write_bundle
+from neurec.export.copurchase import repurchase_days
 from neurec.export.onnx import check_parity, export_onnx
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
 from neurec.provenance import provenance, provenance_tags
@@ -52,7 +53,7 @@ class RunConfig:
     out_dir: Path
     seed: int = 42
     run_name: str | None = None
-    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "als")
+    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "als")
     optim: OptimConfig = field(default_factory=OptimConfig)
     resume: bool = False  # continue the run in out_dir from its last.pt, in the same MLflow run
     parent_run_id: str | None = None  # a sweep's parent MLflow run
@@ -93,6 +94,8 @@ def build_model(model_cfg: dict, data: PreparedData) -> PurchaseModel:
         log.warning("side features not in the catalogue, left out: %s", missing)
     model = PurchaseModel(PurchaseModelConfig(n_items=len(data.vocab), side_names=have, side_sizes=features.sizes, match_pairs=pairs, **kwargs))
     model.set_item_attributes(torch.as_tensor(features.ids))
+    train_events = data.events[data.events["ts"] < data.boundaries.valid_start]
+    model.set_item_intervals(torch.as_tensor(repurchase_days(train_events, data.vocab)))
     return model
 
 

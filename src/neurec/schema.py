@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 # Bumped when the bundle layout or the meaning of a model input changes; the scorer refuses other versions.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the model takes the whole-history summary (sum_items, sum_feats)
 
 # Reserved vocabulary ids. 0 pads left-aligned histories; 1 stands for any item not seen in training.
 PAD_ID = 0
@@ -82,6 +82,17 @@ BUNDLE_MODEL = "model.onnx"
 BUNDLE_ITEMS = "items.json"  # column arrays: item_id, index (model id; OOV_ID if unseen in training), catalog columns
 BUNDLE_VOCAB = "vocab.json"
 BUNDLE_RULES = "rules.json"
-# ONNX graph names: int64 inputs (B, L) x 3 and (B, C); float32 output (B, C) of logits.
-MODEL_INPUTS = ("hist_items", "hist_types", "hist_gaps", "candidates")
+# ONNX graph names: the newest-L window (B, L) x 3, the whole-history summary (B, K) ids and (B, K, F) float32
+# features, the candidates (B, C); float32 output (B, C) of logits.
+MODEL_INPUTS = ("hist_items", "hist_types", "hist_gaps", "sum_items", "sum_feats", "candidates")
+FLOAT_INPUTS = ("sum_feats",)  # every other input is int64
+# The same arrays in a training or evaluation batch (neurec.data.examples), in MODEL_INPUTS order before candidates.
+BATCH_INPUTS = ("items", "types", "gaps", "sum_items", "sum_feats")
+
+
+def input_shapes(summary_size: int, summary_fields: int) -> dict[str, list]:
+    """Each model input's shape, symbolic axes named: what the manifest and the registry signature declare."""
+    hist = ["batch", "history"]
+    return {"hist_items": hist, "hist_types": hist, "hist_gaps": hist, "sum_items": ["batch", summary_size],
+            "sum_feats": ["batch", summary_size, summary_fields], "candidates": ["batch", "candidates"]}
 MODEL_OUTPUT = "logits"

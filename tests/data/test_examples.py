@@ -19,7 +19,7 @@ def _inputs(n_events=400, n_targets=150, seed=0):
 
 def test_shards_round_trip_and_stream_every_row_once(tmp_path):
     item_idx, types, ts, starts, targets, target = _inputs()
-    ex = write_examples(tmp_path / "train", item_idx, types, ts, starts, targets, target, max_len=8, shard_rows=64)
+    ex = write_examples(tmp_path / "train", item_idx, types, ts, starts, targets, target, max_len=8, summary_size=4, shard_rows=64)
     assert ex.shard_sizes == (64, 64, 22) and len(ex) == 150
     rows = np.concatenate([b["target"] for _, b in ex.batches(50)])
     assert rows.tolist() == target.tolist()
@@ -31,7 +31,7 @@ def test_shards_round_trip_and_stream_every_row_once(tmp_path):
 
 def test_ranks_read_disjoint_shards_that_cover_everything(tmp_path):
     item_idx, types, ts, starts, targets, target = _inputs()
-    ex = write_examples(tmp_path / "train", item_idx, types, ts, starts, targets, target, max_len=8, shard_rows=32)
+    ex = write_examples(tmp_path / "train", item_idx, types, ts, starts, targets, target, max_len=8, summary_size=4, shard_rows=32)
     per_rank = [np.concatenate([b["target"] for b in ex.shuffled_batches(8, np.random.default_rng(3), r, 2)]) for r in (0, 1)]
     assert len(per_rank[0]) + len(per_rank[1]) == 150
     assert sorted(np.concatenate(per_rank).tolist()) == sorted(target.tolist())
@@ -40,7 +40,7 @@ def test_ranks_read_disjoint_shards_that_cover_everything(tmp_path):
 def test_a_crash_mid_write_keeps_the_previous_shards(tmp_path, monkeypatch):
     item_idx, types, ts, starts, targets, target = _inputs()
     root = tmp_path / "train"
-    write_examples(root, item_idx, types, ts, starts, targets, target, max_len=8, shard_rows=64)
+    write_examples(root, item_idx, types, ts, starts, targets, target, max_len=8, summary_size=4, shard_rows=64)
     before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     calls = {"n": 0}
     real_save = np.save
@@ -53,7 +53,7 @@ def test_a_crash_mid_write_keeps_the_previous_shards(tmp_path, monkeypatch):
 
     monkeypatch.setattr(examples.np, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        write_examples(root, item_idx, types, ts, starts, targets, target[::-1].copy(), max_len=8, shard_rows=64)
+        write_examples(root, item_idx, types, ts, starts, targets, target[::-1].copy(), max_len=8, summary_size=4, shard_rows=64)
     after = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["train"]  # no temporary folder left behind

@@ -3,6 +3,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from neurec.history_summary import N_SUMMARY_FIELDS
 from neurec.export.onnx import ParityError, check_parity, export_onnx
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
 
@@ -25,6 +26,8 @@ def test_dynamic_dims_and_fully_padded_history(exported):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for b, length, c in [(1, 1, 1), (7, 10, 33), (2, 3, 1000)]:
         feeds = {n: np.zeros((b, length), dtype=np.int64) for n in ("hist_items", "hist_types", "hist_gaps")}
+        feeds["sum_items"] = np.zeros((b, model.cfg.summary_size), dtype=np.int64)  # no summary either
+        feeds["sum_feats"] = np.zeros((b, model.cfg.summary_size, N_SUMMARY_FIELDS), dtype=np.float32)
         feeds["candidates"] = np.full((b, c), 5, dtype=np.int64)
         out = sess.run(["logits"], feeds)[0]
         assert out.shape == (b, c) and np.isfinite(out).all()

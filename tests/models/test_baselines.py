@@ -206,7 +206,7 @@ def test_als_closed_form_matches_implicit_user_solve():
 
 def test_make_baselines_names_and_overrides():
     bs = make_baselines()
-    assert [b.name for b in bs] == ["popularity_recent", "fbt", "item_knn", "repeat", "als"]
+    assert [b.name for b in bs] == ["popularity_recent", "fbt", "item_knn", "repeat", "als", "own_events", "own_recent"]
     tuned = {b.name: b for b in make_baselines({"popularity_recent": {"window_days": 7}, "als": {"factors": 16}})}
     assert tuned["popularity_recent"].window_days == 7 and tuned["als"].factors == 16
     with pytest.raises(ValueError, match="unknown baseline"):
@@ -218,3 +218,26 @@ def test_make_baselines_names_and_overrides():
 def test_score_before_fit_says_so():
     with pytest.raises(RuntimeError, match="fit"):
         ItemKNN().score(*EMPTY)
+
+
+def test_own_events_weighs_the_whole_history_by_type_then_popularity(view):
+    from neurec.history_summary import summarize_history
+
+    # One customer, 60 days: A bought twice long ago, B viewed three times lately, C carted once.
+    items = np.array([A, A, B, B, B, C])
+    types = np.array([P, P, V, V, V, CART])
+    ts = np.array([1, 2, 55, 56, 57, 58]) * DAY
+    sum_items, sum_feats = summarize_history(items, types, ts, 60 * DAY, size=4)
+    plain = make_baselines()[-2].fit(view)  # own_events
+    assert plain.name == "own_events" and plain.reads_summary
+    s = plain.score_summary(sum_items[None], sum_feats[None])[0]
+    # Weights 1 / 2 / 4: A 8, B 3, C 2; the rest by all-time decisions / 5 (A 4, B 3, C 2, D 2, E 1).
+    assert s[[A, B, C]] == pytest.approx([8 + 4 / 5, 3 + 3 / 5, 2 + 2 / 5])
+    assert order(s) == [A, B, C, D, E, F]
+    decayed = make_baselines()[-1].fit(view)  # own_recent: a month's half-life puts the lately viewed B first
+    assert decayed.name == "own_recent"
+    d = decayed.score_summary(sum_items[None], sum_feats[None])[0]
+    assert d[A] == pytest.approx(4 * (0.5 ** (59 / 30) + 0.5 ** (58 / 30)), rel=1e-5)
+    assert order(d)[:3] == [B, A, C]  # B 2.74, A 2.07, C 1.91
+    empty = plain.score_summary(np.zeros((1, 4), np.int64), np.zeros((1, 4, sum_feats.shape[1]), np.float32))[0]
+    assert order(empty) == [A, B, C, D, E, F]  # no history: popularity

@@ -1,7 +1,26 @@
+import numpy as np
+import pytest
 import torch
 
+from neurec.history_summary import stack_summaries, summarize_history
 from neurec.models.components import causal_padding_mask
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
+
+SUMMARY = 32  # PurchaseModelConfig's default summary_size
+DAY = 86_400.0
+
+
+def _summaries(batch, n_items, seed, size=SUMMARY):
+    """Whole-history summaries of long random histories with repeats, as training and serving compute them."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(batch):
+        n = int(rng.integers(0, 80))
+        ts = np.cumsum(rng.exponential(DAY, n))
+        rows.append(summarize_history(rng.integers(2, min(n_items, 12), n), rng.integers(1, 4, n), ts,
+                                      float(ts[-1]) + 3600 if n else 0.0, size))
+    items, feats = stack_summaries(rows, size)
+    return torch.as_tensor(items), torch.as_tensor(feats)
 
 
 def _inputs(batch=3, length=6, n_items=50, n_cand=4, seed=0):
@@ -10,7 +29,7 @@ def _inputs(batch=3, length=6, n_items=50, n_cand=4, seed=0):
     types = torch.randint(1, 4, (batch, length), generator=g)
     gaps = torch.randint(1, 20, (batch, length), generator=g)
     cand = torch.randint(2, n_items, (batch, n_cand), generator=g)
-    return items, types, gaps, cand
+    return items, types, gaps, *_summaries(batch, n_items, seed), cand
 
 
 def test_mask_lets_padding_attend_to_itself_only():
@@ -23,10 +42,10 @@ def test_mask_lets_padding_attend_to_itself_only():
 def test_forward_shapes_and_agreement_with_score_all():
     torch.manual_seed(0)
     model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=8)).eval()
-    items, types, gaps, cand = _inputs()
+    items, types, gaps, sum_items, sum_feats, cand = _inputs()
     with torch.inference_mode():
-        logits = model(items, types, gaps, cand)
-        full = model.score_all(items, types, gaps)
+        logits = model(items, types, gaps, sum_items, sum_feats, cand)
+        full = model.score_all(items, types, gaps, sum_items, sum_feats)
     assert logits.shape == (3, 4)
     torch.testing.assert_close(logits, full.gather(1, cand))
 
@@ -34,12 +53,13 @@ def test_forward_shapes_and_agreement_with_score_all():
 def test_padded_and_empty_histories_stay_finite_in_eval():
     torch.manual_seed(0)
     model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=8)).eval()
-    items, types, gaps, cand = _inputs()
+    items, types, gaps, sum_items, sum_feats, cand = _inputs()
     for t in (items, types, gaps):
         t[0, :5] = 0  # long padded prefix
         t[1, :] = 0  # no history at all
+    sum_items[1], sum_feats[1] = 0, 0  # and no summary
     with torch.inference_mode():
-        out = model(items, types, gaps, cand)
+        out = model(items, types, gaps, sum_items, sum_feats, cand)
     assert torch.isfinite(out).all()
 
 
@@ -47,19 +67,44 @@ def test_padding_does_not_change_the_score():
     """Left padding is invisible: the same events give the same logits with or without pad positions."""
     torch.manual_seed(0)
     model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=8)).eval()
-    items, types, gaps, cand = _inputs(batch=1, length=3)
+    items, types, gaps, sum_items, sum_feats, cand = _inputs(batch=1, length=3)
     pad = lambda t: torch.cat([torch.zeros(1, 4, dtype=t.dtype), t], dim=1)
     with torch.inference_mode():
-        a = model(items, types, gaps, cand)
-        b = model(pad(items), pad(types), pad(gaps), cand)
+        a = model(items, types, gaps, sum_items, sum_feats, cand)
+        b = model(pad(items), pad(types), pad(gaps), sum_items, sum_feats, cand)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_checkpoint_rebuilds_the_model(tmp_path):
     model = PurchaseModel(PurchaseModelConfig(n_items=30, dim=16, n_layers=1, max_history=5)).eval()
+    model.set_item_intervals(torch.arange(30, dtype=torch.float32))  # a buffer: it must travel in the checkpoint
     torch.save(model.checkpoint(epoch=1), tmp_path / "m.pt")
     again = PurchaseModel.from_checkpoint(tmp_path / "m.pt").eval()
     assert again.cfg == model.cfg
-    items, types, gaps, cand = _inputs(n_items=30, length=5)
+    inputs = _inputs(n_items=30, length=5)
     with torch.inference_mode():
-        torch.testing.assert_close(model(items, types, gaps, cand), again(items, types, gaps, cand))
+        torch.testing.assert_close(model(*inputs), again(*inputs))
+
+
+def test_the_summary_starts_as_the_counting_rule_and_can_be_switched_off():
+    """At initialisation the repeat part is the month's decayed own-event weight (x summary_prior, gate 1): a
+    candidate the customer bought often lately outscores the same candidate for a customer who never touched it.
+    With use_summary false the summary changes nothing (the window-only model)."""
+    torch.manual_seed(0)
+    cfg = PurchaseModelConfig(n_items=20, max_history=4, dim=16, n_layers=1, n_heads=1)
+    model = PurchaseModel(cfg).eval()
+    window = [torch.zeros(2, 4, dtype=torch.long)] * 3  # no window: only the summary differs between the rows
+    bought = summarize_history(np.array([7, 7, 7]), np.array([3, 3, 3]), np.array([0.0, DAY, 2 * DAY]), 3 * DAY, SUMMARY)
+    sum_items, sum_feats = (torch.as_tensor(a) for a in stack_summaries([bought, summarize_history(
+        np.array([], int), np.array([], int), np.array([]), 0.0, SUMMARY)], SUMMARY))
+    cand = torch.tensor([[7, 8], [7, 8]])
+    with torch.inference_mode():
+        logits = model(*window, sum_items, sum_feats, cand)
+    weight = float(sum_feats[0, 0, 6])  # decayed_30d of item 7
+    assert float(logits[0, 0] - logits[1, 0]) == pytest.approx(cfg.summary_prior * np.log1p(weight), rel=1e-5)
+    assert float(logits[0, 1] - logits[1, 1]) == 0.0  # item 8 was never touched
+    off = PurchaseModel(PurchaseModelConfig(**{**cfg.__dict__, "use_summary": False})).eval()
+    off.load_state_dict(model.state_dict())
+    with torch.inference_mode():
+        plain = off(*window, sum_items, sum_feats, cand)
+    assert torch.equal(plain[0], plain[1])

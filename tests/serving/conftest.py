@@ -27,16 +27,20 @@ from neurec.schema import (
     BUNDLE_MODEL,
     BUNDLE_RULES,
     BUNDLE_VOCAB,
+    FLOAT_INPUTS,
     MODEL_INPUTS,
     MODEL_OUTPUT,
     N_GAP_BUCKETS,
     N_EVENT_TYPES,
     SCHEMA_VERSION,
+    input_shapes,
 )
+from neurec.history_summary import N_SUMMARY_FIELDS
 from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.vocab import ItemVocab
 
 KNOWN = [f"10000{i}" for i in range(1, 9)]  # model ids 2..9 in this order
+SUMMARY_SIZE = 4
 UNSEEN = "200001"  # in the catalog, but the model never saw it (index 1)
 CATALOG_ONLY = "300001"  # shop bundle only: never in training, but the vocabulary gives it model id 10
 # Per model id: 0 pad, 1 unknown, then KNOWN in order. 100004 sits below the 0.02 threshold without history;
@@ -93,10 +97,13 @@ COPURCHASE = {
 
 def write_model(path: Path, bias: np.ndarray = BIAS) -> None:
     dims = {"hist": ["batch", "history"], "cand": ["batch", "n_candidates"]}
+    hist_items, hist_types, hist_gaps, sum_items, sum_feats, candidates = MODEL_INPUTS
     inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, dims["hist"]) for n in MODEL_INPUTS[:3]]
-    inputs.append(helper.make_tensor_value_info(MODEL_INPUTS[3], TensorProto.INT64, dims["cand"]))
+    # The whole-history summary is declared (the scorer must feed it) but unused: these logits read the window only.
+    inputs.append(helper.make_tensor_value_info(sum_items, TensorProto.INT64, ["batch", SUMMARY_SIZE]))
+    inputs.append(helper.make_tensor_value_info(sum_feats, TensorProto.FLOAT, ["batch", SUMMARY_SIZE, N_SUMMARY_FIELDS]))
+    inputs.append(helper.make_tensor_value_info(candidates, TensorProto.INT64, dims["cand"]))
     output = helper.make_tensor_value_info(MODEL_OUTPUT, TensorProto.FLOAT, dims["cand"])
-    hist_items, hist_types, hist_gaps, candidates = MODEL_INPUTS
     nodes = [
         helper.make_node("Gather", ["bias", candidates], ["cand_bias"], axis=0),  # (B, C)
         helper.make_node("Gather", ["item_w", hist_items], ["iw"], axis=0),  # (B, L)
@@ -146,7 +153,6 @@ def write_bundle(root: Path, items: dict | None = None, rules: dict | None = Non
     write_model(root / BUNDLE_MODEL)
     (root / BUNDLE_ITEMS).write_text(json.dumps(ITEMS if items is None else items))
     (root / BUNDLE_RULES).write_text(json.dumps(RULES if rules is None else rules))
-    spec = lambda name, dtype, shape: {"name": name, "dtype": dtype, "shape": shape}  # noqa: E731
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "neurec_version": "0.1.0",
@@ -154,10 +160,11 @@ def write_bundle(root: Path, items: dict | None = None, rules: dict | None = Non
         "training_run_id": "run-123",
         "model_version": "fixture-1",
         "model": {
-            "inputs": [spec(n, "int64", ["batch", "history"]) for n in MODEL_INPUTS[:3]]
-            + [spec(MODEL_INPUTS[3], "int64", ["batch", "candidates"])],
-            "outputs": [spec(MODEL_OUTPUT, "float32", ["batch", "candidates"])],
+            "inputs": [{"name": n, "dtype": "float32" if n in FLOAT_INPUTS else "int64", "shape": shape}
+                       for n, shape in input_shapes(SUMMARY_SIZE, N_SUMMARY_FIELDS).items()],
+            "outputs": [{"name": MODEL_OUTPUT, "dtype": "float32", "shape": ["batch", "candidates"]}],
             "max_history": 5,
+            "summary_size": SUMMARY_SIZE,
             "config": {"dim": 1},
         },
         "calibration": {"temperature": 1.0, "bias": 0.0},

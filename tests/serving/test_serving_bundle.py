@@ -51,8 +51,8 @@ def test_deleted_file(bundle_copy, name):
 
 
 def test_wrong_schema_version(bundle_copy):
-    _edit_json(bundle_copy / BUNDLE_MANIFEST, lambda m: m.update(schema_version="2"))
-    with pytest.raises(BundleError, match=r"schema_version '2' is not supported .* reads '1'"):
+    _edit_json(bundle_copy / BUNDLE_MANIFEST, lambda m: m.update(schema_version="1"))
+    with pytest.raises(BundleError, match=r"schema_version '1' is not supported .* reads '2'"):
         load_bundle(bundle_copy)
 
 

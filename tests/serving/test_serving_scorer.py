@@ -188,3 +188,24 @@ def test_empty_candidates_and_all_dropped(scorer):
     assert scorer.recommend({"history": [], "candidates": []})["items"] == []
     got = scorer.recommend({"history": [], "candidates": ["zzz"], "explain": True})
     assert got["items"] == [] and got["dropped"] == [{"item_id": "zzz", "reason": "unknown_item"}]
+
+
+def test_the_summary_fed_to_the_model_is_the_whole_history_as_of_now(scorer, kit, monkeypatch):
+    """The Scorer summarises every known event of the request (not only the newest max_history) as of `now`,
+    with the function training uses, and feeds it to the graph as sum_items / sum_feats."""
+    from neurec.history_summary import summarize_history
+    from neurec.schema import MODEL_INPUTS
+
+    history = [event(kit.KNOWN[i % 4], "purchase" if i % 3 == 0 else "view", T0 + 3600 * i) for i in range(12)]
+    history.append(event("999999", "purchase", T0))  # unknown to the model: left out
+    now = T0 + 86_400 * 3
+    fed = {}
+    real_run = scorer._run
+    monkeypatch.setattr(scorer, "_run", lambda *arrays: fed.update(zip(MODEL_INPUTS, arrays)) or real_run(*arrays))
+    scorer.recommend({"history": history, "now": now, "candidates": ["100005"]})
+    ids = np.array([i % 4 + 2 for i in range(12)])
+    types = np.array([3 if i % 3 == 0 else 1 for i in range(12)])
+    want_ids, want_feats = summarize_history(ids, types, T0 + 3600.0 * np.arange(12), now, scorer.bundle.summary_size)
+    np.testing.assert_array_equal(fed["sum_items"][0], want_ids)
+    np.testing.assert_array_equal(fed["sum_feats"][0], want_feats)
+    assert fed["hist_items"].shape[1] == 5  # the window still holds the newest max_history events only

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurec.train.loss import candidate_loss, sample_negatives
+from neurec.train.loss import candidate_loss, catalogue_loss, sample_negatives
 from neurec.train.metrics import log_loss, ranking_metrics, standard_errors, target_ranks
 
 
@@ -64,3 +64,13 @@ def test_losses_prefer_the_positive():
 
 def test_log_loss_of_nothing_is_nan():
     assert math.isnan(log_loss(np.array([]), np.array([])))
+
+
+def test_catalogue_loss_is_cross_entropy_over_trained_items_only():
+    # Ids 0, 1 reserved; 2..4 trained; 5 catalogue-only (never a competitor, however high its logit).
+    logits = torch.tensor([[9.0, 9.0, 1.0, 2.0, 0.0, 50.0], [9.0, 9.0, 0.0, 0.0, 3.0, 50.0]])
+    target = torch.tensor([3, 4])
+    got = catalogue_loss(logits, target, negatives_end=5)
+    by_hand = [-(2.0 - math.log(math.exp(1) + math.exp(2) + 1)), -(3.0 - math.log(2 + math.exp(3)))]
+    assert float(got) == pytest.approx(sum(by_hand) / 2, rel=1e-6)
+    assert logits[0, 0] == 9.0  # the caller's logits are not changed

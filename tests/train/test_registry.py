@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -40,8 +41,10 @@ def test_export_registers_an_onnx_model_version_with_signature(registered, monke
 
     info = mlflow.models.get_model_info(f"models:/{NAME}/1")
     assert "onnx" in info.flavors
-    names = [spec.name for spec in info.signature.inputs.inputs]
-    assert names == ["hist_items", "hist_types", "hist_gaps", "candidates"]
+    specs = {spec.name: spec for spec in info.signature.inputs.inputs}
+    assert list(specs) == ["hist_items", "hist_types", "hist_gaps", "sum_items", "sum_feats", "candidates"]
+    assert specs["sum_feats"].type == np.dtype("float32") and specs["sum_feats"].shape[0] == -1
+    assert specs["candidates"].type == np.dtype("int64") and specs["candidates"].shape == (-1, -1)
     assert client.get_run(result.run_id).data.tags["neurec.registered_model"] == f"{NAME}/1"
 
 

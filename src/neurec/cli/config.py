@@ -58,7 +58,8 @@ def run_config(cfg: DictConfig):
     if not resume:  # a resumed run keeps the config it started with
         OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     # One source for the history length: the model's; the shards are encoded with it (see HISTORY_OWNER).
-    data = dataclasses.replace(build(cfg.data), max_history=int(resolved["model"]["max_history"]))
+    data = dataclasses.replace(build(cfg.data), max_history=int(resolved["model"]["max_history"]),
+                               summary_size=int(resolved["model"]["summary_size"]))
     run_cfg = RunConfig(
         data=data,
         model=dict(resolved["model"]),

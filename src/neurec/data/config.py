@@ -39,6 +39,7 @@ class DataConfig:
     # Task and split
     target: str = "purchase"  # purchase: purchase decisions | next: every next event (click-only data)
     max_history: int = 50
+    summary_size: int = 32  # items in the whole-history summary (model.summary_size owns it, like max_history)
     split_by: str = "time"  # time: fractions of the time range | events: fractions of the events (uneven traffic)
     valid_frac: float = 0.1  # share of the time range (or of the events), when valid_start is not given
     test_frac: float = 0.15

@@ -18,8 +18,11 @@ import numpy as np
 
 from neurec.data.split import Targets, histories_before
 from neurec.fsutil import swap_in_dir
+from neurec.history_summary import summaries_before
 
-ARRAYS = ("items", "types", "gaps", "target")
+# The newest-L window (items, types, gaps), the whole-history summary (sum_items, sum_feats) and the target.
+ARRAYS = ("items", "types", "gaps", "sum_items", "sum_feats", "target")
+FLOAT_ARRAYS = ("sum_feats",)
 SHARD_ROWS = 65_536
 
 
@@ -44,7 +47,7 @@ class ExampleSet:
         for i, size in enumerate(self.shard_sizes):
             arrays = self.shard(i)
             for lo in range(0, size, batch_size):
-                yield offset + lo, {k: np.array(v[lo : lo + batch_size], dtype=np.int64) for k, v in arrays.items()}
+                yield offset + lo, {k: as_batch_array(k, v[lo : lo + batch_size]) for k, v in arrays.items()}
             offset += size
 
     def shuffled_batches(self, batch_size: int, rng: np.random.Generator, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
@@ -56,12 +59,17 @@ class ExampleSet:
             order = rng.permutation(self.shard_sizes[i])
             for lo in range(0, len(order), batch_size):
                 idx = order[lo : lo + batch_size]
-                yield {k: v[idx] for k, v in arrays.items()}
+                yield {k: as_batch_array(k, v[idx]) for k, v in arrays.items()}
+
+
+def as_batch_array(name: str, values: np.ndarray) -> np.ndarray:
+    """Shards store small dtypes (int8 types, int32 ids); a batch is int64 ids and float32 features."""
+    return np.array(values, dtype=np.float32 if name in FLOAT_ARRAYS else np.int64)
 
 
 def write_examples(
     root: Path, item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, starts: np.ndarray,
-    targets: Targets, target: np.ndarray, max_len: int, shard_rows: int = SHARD_ROWS,
+    targets: Targets, target: np.ndarray, max_len: int, summary_size: int, shard_rows: int = SHARD_ROWS,
 ) -> ExampleSet:
     """Encode histories chunk by chunk into shards, in a temporary folder swapped in at the end."""
     root = Path(root)
@@ -72,14 +80,18 @@ def write_examples(
         for i, lo in enumerate(range(0, max(len(targets), 1), shard_rows)):
             pos = targets.position[lo : lo + shard_rows]
             items, ev, gaps = histories_before(item_idx, types, ts, starts, pos, max_len)
+            sum_items, sum_feats = summaries_before(item_idx, types, ts, starts, pos, summary_size)
             shard = tmp / f"{i:05d}"
             shard.mkdir()
             np.save(shard / "items.npy", items.astype(np.int32))
             np.save(shard / "types.npy", ev.astype(np.int8))
             np.save(shard / "gaps.npy", gaps.astype(np.int8))
+            np.save(shard / "sum_items.npy", sum_items.astype(np.int32))
+            np.save(shard / "sum_feats.npy", sum_feats.astype(np.float32))
             np.save(shard / "target.npy", target[lo : lo + shard_rows].astype(np.int32))
             sizes.append(len(pos))
-        (tmp / "meta.json").write_text(json.dumps({"rows": int(len(targets)), "shard_sizes": sizes, "max_len": max_len}))
+        (tmp / "meta.json").write_text(json.dumps({"rows": int(len(targets)), "shard_sizes": sizes, "max_len": max_len,
+                                                 "summary_size": summary_size}))
         swap_in_dir(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -156,7 +156,8 @@ def prepare(cfg: DataConfig, work_dir: Path, vocab: ItemVocab | None = None) -> 
             raise DataError(f"{loaded.source}: no {cfg.target} targets in the {name} period; check the data or the split settings")
         parts[name] = (part, target)
     check_decisions({n: len(pt) for n, (pt, _) in parts.items()}, cfg, loaded.source, loaded.report)
-    sets = {name: write_examples(Path(work_dir) / name, item_idx, types, ts, starts, part, target, cfg.max_history)
+    sets = {name: write_examples(Path(work_dir) / name, item_idx, types, ts, starts, part, target, cfg.max_history,
+                                 cfg.summary_size)
             for name, (part, target) in parts.items()}
     counts = np.bincount(sets["train"].target, minlength=len(vocab)).astype(np.float64)
     stats = data_stats(events, vocab, sets)

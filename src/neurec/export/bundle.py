@@ -24,11 +24,14 @@ from neurec.schema import (
     BUNDLE_RULES,
     BUNDLE_VOCAB,
     CATALOG_OPTIONAL,
+    FLOAT_INPUTS,
     ITEM_ID,
     MODEL_INPUTS,
     MODEL_OUTPUT,
     SCHEMA_VERSION,
+    input_shapes,
 )
+from neurec.history_summary import N_SUMMARY_FIELDS
 from neurec.serving.copurchase import COPURCHASE_FILE, COPURCHASE_FORMAT
 from neurec.serving.signing import KEY_ENV, SignatureError, key_from_env, write_signature
 from neurec.vocab import ItemVocab
@@ -111,7 +114,7 @@ def _write_files(tmp: Path, onnx_path: Path, vocab: ItemVocab, catalog: pd.DataF
 
 def _manifest(files: dict[str, str], vocab: ItemVocab, model_cfg: PurchaseModelConfig,
               training_run_id: str | None, calibration: dict | None) -> dict:
-    batch_hist = ["batch", "history"]
+    shapes = input_shapes(model_cfg.summary_size, N_SUMMARY_FIELDS)
     return {
         "schema_version": SCHEMA_VERSION,
         "neurec_version": __version__,
@@ -119,9 +122,11 @@ def _manifest(files: dict[str, str], vocab: ItemVocab, model_cfg: PurchaseModelC
         "training_run_id": training_run_id,
         "model_version": files[BUNDLE_MODEL][:12],
         "model": {
-            "inputs": [{"name": n, "dtype": "int64", "shape": batch_hist if n != "candidates" else ["batch", "candidates"]} for n in MODEL_INPUTS],
+            "inputs": [{"name": n, "dtype": "float32" if n in FLOAT_INPUTS else "int64", "shape": shapes[n]}
+                       for n in MODEL_INPUTS],
             "outputs": [{"name": MODEL_OUTPUT, "dtype": "float32", "shape": ["batch", "candidates"]}],
             "max_history": model_cfg.max_history,
+            "summary_size": model_cfg.summary_size,
             "config": asdict(model_cfg),
         },
         "calibration": calibration or {"temperature": 1.0, "bias": 0.0},

@@ -56,6 +56,20 @@ def copurchase_stats(
     }
 
 
+def repurchase_days(events: pd.DataFrame, vocab: ItemVocab, min_intervals: int = 2) -> np.ndarray:
+    """(len(vocab),) median days between one customer's purchases of each item in different sessions, over
+    `events` (the training period's); 0 where fewer than `min_intervals` re-buys were seen. The model reads it
+    as the item's rhythm: how far a customer is through it says whether the item is due again."""
+    bought = events.loc[events[EVENT_TYPE] == int(EventType.PURCHASE), [USER_ID, SESSION_ID, ITEM_ID, "ts"]]
+    days, _ = _replenish(bought.drop_duplicates([USER_ID, SESSION_ID, ITEM_ID]), min_intervals, None)
+    out = np.zeros(len(vocab), dtype=np.float32)
+    if days:
+        idx = vocab.encode(np.array(list(days), dtype=object))
+        known = idx >= N_RESERVED_IDS
+        out[idx[known]] = np.array(list(days.values()), dtype=np.float32)[known]
+    return out
+
+
 def _pairs(baskets: pd.DataFrame, top_n: int, min_support: int, max_basket: int, min_lift: float):
     """Per item: baskets holding it, and its best partners by lift = P(a, b) / (P(a) P(b)) over baskets."""
     basket = baskets.groupby([USER_ID, SESSION_ID], sort=False, observed=True).ngroup().to_numpy()

@@ -1,4 +1,7 @@
-"""torch -> ONNX with dynamic batch, history length and candidate count, and a parity check against torch."""
+"""torch -> ONNX with dynamic batch, history length and candidate count, and a parity check against torch.
+
+The summary axis is fixed at `model.summary_size`: the scorer always pads summaries to it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurec.history_summary import summarize_history
 from neurec.models.purchase import PurchaseModel
 from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, N_RESERVED_IDS
 
@@ -28,7 +32,21 @@ def _example(model: PurchaseModel, batch: int, length: int, n_cand: int, pad: in
     for t in (items, types, gaps):
         t[:, :pad] = 0  # left padding, the way histories arrive
     cand = torch.randint(N_RESERVED_IDS, cfg.n_items, (batch, n_cand), generator=g)
-    return items, types, gaps, cand
+    return items, types, gaps, *_example_summaries(cfg, batch, seed), cand
+
+
+def _example_summaries(cfg, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summaries computed the way serving computes them, from long random histories with repeats (a few items
+    many times, so counts, decays and re-buy ages all vary) and some customers with few items (padded slots)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(batch):
+        n = int(rng.integers(0, 3 * cfg.summary_size)) if b else 0  # row 0: an empty history
+        pool = rng.integers(N_RESERVED_IDS, cfg.n_items, max(1, n // 3))
+        ts = np.cumsum(rng.exponential(86_400.0, n))
+        rows.append(summarize_history(rng.choice(pool, n), rng.integers(1, 4, n), ts, float(ts[-1] if n else 0) + 3600.0,
+                                      cfg.summary_size))
+    return (torch.as_tensor(np.stack([r[0] for r in rows])), torch.as_tensor(np.stack([r[1] for r in rows])))
 
 
 def export_onnx(model: PurchaseModel, path: Path) -> Path:
@@ -44,6 +62,8 @@ def export_onnx(model: PurchaseModel, path: Path) -> Path:
         "hist_items": history,
         "hist_types": history,
         "hist_gaps": history,
+        "sum_items": {0: batch},
+        "sum_feats": {0: batch},
         "candidates": {0: batch, 1: torch.export.Dim("candidates", min=1, max=10_000_000)},
     }
     example = _example(model, 2, min(4, model.cfg.max_history), 3, 1, 0)

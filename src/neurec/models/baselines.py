@@ -9,7 +9,8 @@ ALS) live in `baselines_cf`. numpy / pandas / scipy only: no torch, so reports c
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import ClassVar, Protocol
+from functools import partial
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -201,17 +202,59 @@ class RepeatPurchase:
         return out
 
 
+@dataclass
+class OwnEvents:
+    """"What this customer was into": their own events over the whole-history summary, weighted by type (view 1,
+    cart 2, purchase 4, as `history_summary.TYPE_WEIGHTS`), popularity after. With `decayed`, each event's weight
+    halves every 30 days (the summary's month-long decayed count), so last week's views outrank last year's buys.
+
+    Reads the summary (`sum_items`, `sum_feats`), not the newest-L window: the counting rule that beats window-only
+    models on repeat-heavy shops is the one that sees the whole history."""
+
+    decayed: bool = False
+    reads_summary: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self._tie: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "own_recent" if self.decayed else "own_events"
+
+    def fit(self, view: TrainView) -> "OwnEvents":
+        # Weighted counts are at least 1 apart; decayed weights can be tiny, so their tie term is far smaller.
+        self._tie = tie_break(decision_counts(view), 1e-6 if self.decayed else 1.0)
+        return self
+
+    def score_summary(self, sum_items: np.ndarray, sum_feats: np.ndarray) -> np.ndarray:
+        from neurec.history_summary import SUMMARY_FIELDS, TYPE_WEIGHTS
+
+        _check_fitted(self._tie, self.name)
+        sum_items = np.asarray(sum_items, dtype=np.int64)
+        if self.decayed:
+            weight = sum_feats[..., SUMMARY_FIELDS.index("decayed_30d")].astype(np.float64)
+        else:
+            weight = sum_feats[..., :3].astype(np.float64) @ TYPE_WEIGHTS[1:]  # n_view, n_cart, n_purchase
+        rows, slots = np.nonzero(sum_items >= N_RESERVED_IDS)
+        n = len(self._tie)
+        out = np.zeros((len(sum_items), n))
+        np.add.at(out.reshape(-1), rows * n + sum_items[rows, slots], weight[rows, slots])
+        return out + self._tie
+
+
 # ---------------------------------------------------------------------------------------------- the set
 
 
 def make_baselines(cfg: dict | None = None) -> list[Baseline]:
-    """All five baselines, unfitted. `cfg` maps a baseline's name to keyword overrides, e.g.
+    """All seven baselines, unfitted. `cfg` maps a baseline's name to keyword overrides, e.g.
     {"popularity_recent": {"window_days": 7}, "als": {"factors": 32}}; unknown names or keys raise ValueError."""
     # Imported here: baselines_cf imports the helpers above, so a module-level import would be circular.
     from neurec.models.baselines_cf import ALSBaseline, ItemKNN
 
     classes = (PopularityRecent, FrequentlyBoughtTogether, ItemKNN, RepeatPurchase, ALSBaseline)
-    by_name = {c.name: c for c in classes}
+    by_name: dict[str, Any] = {c.name: c for c in classes}
+    by_name["own_events"] = partial(OwnEvents, decayed=False)
+    by_name["own_recent"] = partial(OwnEvents, decayed=True)
     cfg = dict(cfg or {})
     unknown = sorted(set(cfg) - set(by_name))
     if unknown:
@@ -219,7 +262,7 @@ def make_baselines(cfg: dict | None = None) -> list[Baseline]:
     out = []
     for name, cls in by_name.items():
         params = dict(cfg.get(name) or {})
-        allowed = {f.name for f in fields(cls)}
+        allowed = {f.name for f in fields(cls.func if isinstance(cls, partial) else cls)} - {"decayed"}
         bad = sorted(set(params) - allowed)
         if bad:
             raise ValueError(f"baseline {name!r}: unknown parameter(s) {bad}; known: {sorted(allowed)}")

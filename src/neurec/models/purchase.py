@@ -1,4 +1,4 @@
-"""The purchase-probability model: P(customer buys candidate c next | recent events).
+"""The purchase-probability model: P(customer buys candidate c next | recent events, whole-history summary).
 
 `forward` is exactly what is exported to ONNX: tensors in, logits out, no loss, no sampling. Item side features
 (category, product line, price bucket...) live in a buffer indexed by model id, so the exported graph carries them
@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, causal_padding_mask
-from neurec.schema import N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID
+from neurec.models.summary_match import SlotScore, scatter_gather, slot_features
+from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,18 @@ class PurchaseModelConfig:
     side_sizes: tuple[int, ...] = ()  # values per side feature, 0 (unknown) included
     match_pairs: tuple[tuple[int, int], ...] = ()  # (candidate feature, history feature) rows that must agree
     match_prior: float = 0.0  # initial weight per event type of "the candidate itself is in the history" (then learned)
+    summary_size: int = 32  # items of the whole-history summary (neurec.history_summary)
+    use_summary: bool = True  # False: the summary is fed but ignored (the window-only model, for comparison)
+    summary_hidden: int = 32
+    summary_prior: float = 1.0  # initial weight of log(1 + the month's decayed own-event weight), then learned
+
+
+def model_inputs(batch: dict, device: str | torch.device = "cpu") -> list[torch.Tensor]:
+    """A training or evaluation batch's arrays as the model's inputs before the candidates (MODEL_INPUTS order):
+    the one place that maps batch names (items, ...) onto graph names (hist_items, ...)."""
+    names = dict(zip(BATCH_INPUTS, MODEL_INPUTS))
+    return [torch.as_tensor(batch[k], dtype=torch.float32 if names[k] in FLOAT_INPUTS else torch.long, device=device)
+            for k in BATCH_INPUTS]
 
 
 class PurchaseModel(nn.Module):
@@ -48,6 +61,15 @@ class PurchaseModel(nn.Module):
         self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.match_prior)
         # Attribute matches start neutral: "same category" is a much weaker hint than "the same item".
         self.attr_match = nn.ModuleList(HistoryMatch(cfg.n_event_types, cfg.max_history) for _ in cfg.match_pairs)
+        # Whole-history repeat scores: the item itself, then each attribute pair; the pairs start neutral.
+        self.summary_item = SlotScore(cfg.summary_hidden, cfg.summary_prior)
+        self.summary_attr = nn.ModuleList(SlotScore(cfg.summary_hidden, 0.0) for _ in cfg.match_pairs)
+        # The repeat/explore gate: how much this customer's state says "buys again" vs "buys something new".
+        # Starts at 1 (zero weights, 2 * sigmoid(0)) so the repeat prior is used as given until training says more.
+        self.repeat_gate = nn.Linear(cfg.dim, 1)
+        nn.init.zeros_(self.repeat_gate.weight)
+        nn.init.zeros_(self.repeat_gate.bias)
+        self.register_buffer("item_interval", torch.zeros(cfg.n_items))  # median re-buy days, 0 = unknown
         nn.init.normal_(self.item_emb.weight, std=0.05)
         nn.init.zeros_(self.item_bias.weight)
         for table in self.side_emb:
@@ -56,6 +78,10 @@ class PurchaseModel(nn.Module):
     def set_item_attributes(self, ids: torch.Tensor) -> None:
         """(n_side, n_items) side feature ids per model item, from the catalogue."""
         self.item_attr.copy_(torch.as_tensor(ids, dtype=torch.long))
+
+    def set_item_intervals(self, days: torch.Tensor) -> None:
+        """(n_items,) median days between one customer's re-buys of each item, from training; 0 = unknown."""
+        self.item_interval.copy_(torch.as_tensor(days, dtype=torch.float32))
 
     def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """(...) model ids -> (..., D): the item's own embedding plus its side features'."""
@@ -80,21 +106,37 @@ class PurchaseModel(nn.Module):
             score = score + match(self.item_attr[hf][hist_items], hist_types, self.item_attr[cf][cands], n_values)
         return score
 
+    def _repeat(self, user: torch.Tensor, sum_items: torch.Tensor, sum_feats: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """(B, C) whole-history repeat score, scaled by the customer's repeat/explore gate."""
+        if not self.cfg.use_summary:
+            return torch.zeros(cands.shape, dtype=user.dtype, device=user.device)
+        x = slot_features(sum_feats, self.item_interval[sum_items])  # (B, K, N)
+        score = scatter_gather(sum_items, self.summary_item(x), cands, self.cfg.n_items)
+        for (cf, hf), slot in zip(self.cfg.match_pairs, self.summary_attr):
+            n_values = max(self.cfg.side_sizes[cf], self.cfg.side_sizes[hf])
+            slot_values = self.item_attr[hf][sum_items] * (sum_items != 0)
+            score = score + scatter_gather(slot_values, slot(x), self.item_attr[cf][cands], n_values)
+        gate = 2.0 * torch.sigmoid(self.repeat_gate(user))  # (B, 1)
+        return gate * score
+
     def forward(
-        self, hist_items: torch.Tensor, hist_types: torch.Tensor, hist_gaps: torch.Tensor, candidates: torch.Tensor
+        self, hist_items: torch.Tensor, hist_types: torch.Tensor, hist_gaps: torch.Tensor,
+        sum_items: torch.Tensor, sum_feats: torch.Tensor, candidates: torch.Tensor,
     ) -> torch.Tensor:
         user = self.encode(hist_items, hist_types, hist_gaps)  # (B, D)
         cand = self.item_vectors(candidates)  # (B, C, D)
         dot = (cand * user[:, None, :]).sum(-1)  # (B, C)
-        return dot + self.item_bias(candidates).squeeze(-1) + self._match(hist_items, hist_types, candidates)
+        return (dot + self.item_bias(candidates).squeeze(-1) + self._match(hist_items, hist_types, candidates)
+                + self._repeat(user, sum_items, sum_feats, candidates))
 
-    def score_all(self, hist_items: torch.Tensor, hist_types: torch.Tensor, hist_gaps: torch.Tensor) -> torch.Tensor:
+    def score_all(self, hist_items: torch.Tensor, hist_types: torch.Tensor, hist_gaps: torch.Tensor,
+                  sum_items: torch.Tensor, sum_feats: torch.Tensor) -> torch.Tensor:
         """(B, n_items) logits against the whole catalogue, for evaluation; the same numbers as forward."""
         user = self.encode(hist_items, hist_types, hist_gaps)  # (B, D)
         all_ids = torch.arange(self.cfg.n_items, device=hist_items.device)
         logits = user @ self.item_vectors(all_ids).T + self.item_bias.weight.T  # (B, N)
         cands = all_ids[None, :].expand(hist_items.shape[0], -1)  # (B, N)
-        return logits + self._match(hist_items, hist_types, cands)
+        return logits + self._match(hist_items, hist_types, cands) + self._repeat(user, sum_items, sum_feats, cands)
 
     def checkpoint(self, **extra: object) -> dict:
         return {"model_config": asdict(self.cfg), "state_dict": self.state_dict(), **extra}

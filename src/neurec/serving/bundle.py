@@ -23,6 +23,7 @@ from neurec.schema import (
     BUNDLE_MODEL,
     BUNDLE_RULES,
     BUNDLE_VOCAB,
+    FLOAT_INPUTS,
     MODEL_INPUTS,
     MODEL_OUTPUT,
     OOV_ID,
@@ -65,6 +66,10 @@ class Bundle:
     @property
     def max_history(self) -> int:
         return self.manifest["model"]["max_history"]
+
+    @property
+    def summary_size(self) -> int:
+        return self.manifest["model"]["summary_size"]
 
     @property
     def temperature(self) -> float:
@@ -150,6 +155,7 @@ def _check_manifest_fields(m: dict[str, Any], where: str) -> None:
     model = m.get("model")
     need(isinstance(model, dict), "'model' must be an object")
     need(_is_int(model.get("max_history")) and model["max_history"] >= 1, "'model.max_history' must be an integer >= 1")
+    need(_is_int(model.get("summary_size")) and model["summary_size"] >= 1, "'model.summary_size' must be an integer >= 1")
     for key in ("inputs", "outputs"):
         specs = model.get(key)
         need(isinstance(specs, list) and all(isinstance(s, dict) and "name" in s for s in specs),
@@ -290,11 +296,11 @@ def _check_graph(root: Path, session: ort.InferenceSession) -> None:
             f"bundle {root}: {BUNDLE_MODEL} has inputs {got_in} and outputs {got_out}, but the manifest "
             f"declares {sorted(MODEL_INPUTS)} and [{MODEL_OUTPUT!r}]; {_REEXPORT}"
         )
-    args = [("input", a, "tensor(int64)") for a in session.get_inputs()]
-    args += [("output", a, "tensor(float)") for a in session.get_outputs()]
-    for kind, arg, want in args:
-        if arg.type != want or len(arg.shape) != 2:
+    args = [("input", a, ("tensor(float)", 3) if a.name in FLOAT_INPUTS else ("tensor(int64)", 2)) for a in session.get_inputs()]
+    args += [("output", a, ("tensor(float)", 2)) for a in session.get_outputs()]
+    for kind, arg, (want, rank) in args:
+        if arg.type != want or len(arg.shape) != rank:
             raise BundleError(
                 f"bundle {root}: {BUNDLE_MODEL} {kind} {arg.name!r} is {arg.type} of rank {len(arg.shape)}, "
-                f"expected {want} of rank 2; {_REEXPORT}"
+                f"expected {want} of rank {rank}; {_REEXPORT}"
             )

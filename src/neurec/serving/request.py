@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from neurec.history_summary import SUMMARY_EVENTS
 from neurec.schema import EventType
 from neurec.serving.rules_config import PLACEMENTS
 from neurec.vocab import normalize_id
 
-MAX_HISTORY_EVENTS = 1000
+MAX_HISTORY_EVENTS = SUMMARY_EVENTS  # what the whole-history summary reads; training reads no more
 MAX_CANDIDATES = 100_000
 MAX_SEGMENT_CHARS = 200  # echoed into every response and log line: a label, not a payload
 REQUEST_FIELDS = (

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from neurec.features import History, encode_history, pad_histories
+from neurec.history_summary import empty_summary, stack_summaries, summarize_history
 from neurec.probability import calibrated_probability
 from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, PAD_ID, EventType
 from neurec.serving import rules
@@ -36,6 +37,7 @@ class Prepared:
     """A validated request, encoded and judged by the rules that need no probability, waiting for its model call."""
 
     history: History
+    summary: tuple[np.ndarray, np.ndarray]  # the whole history's (K,) items and (K, F) features, as of `now`
     unknown_history_items: int
     candidates: list[str]  # as requested (deduplicated) or generated: dropped ones are reported by position
     rows: np.ndarray  # (N,) item-table row per candidate, -1 when not in the table
@@ -106,9 +108,10 @@ class Scorer:
         req = parse_request(request)
         idx = self.bundle.vocab.encode(req.history_items)
         known = rules.drop_unknown(idx)
-        history = encode_history(
-            idx[known], req.history_types[known], req.history_ts[known], max_len=self.bundle.max_history
-        )
+        items, types, ts = idx[known], req.history_types[known], req.history_ts[known]
+        history = encode_history(items, types, ts, max_len=self.bundle.max_history)
+        now = req.now if req.now is not None else (float(ts[-1]) if ts.size else 0.0)
+        summary = summarize_history(items, types, ts, now, self.bundle.summary_size)
         ctx = self._context(req)
         if req.candidates is None:
             rows = self.policy.source.generate(ctx.anchors)
@@ -117,7 +120,7 @@ class Scorer:
             candidates, rows = req.candidates, self.catalog.rows(req.candidates)
         verdict = self.policy.judge(ctx, rows)
         k = req.k if req.k is not None else self.rules.top_k
-        return Prepared(history, int((~known).sum()), candidates, rows, verdict, k, req.explain, req.placement,
+        return Prepared(history, summary, int((~known).sum()), candidates, rows, verdict, k, req.explain, req.placement,
                         req.segment, ctx.anchor_id)
 
     def _context(self, req: ParsedRequest) -> Context:
@@ -165,17 +168,19 @@ class Scorer:
         if not batch:
             return out  # nothing left to score: skip the model call
         hist_items, hist_types, hist_gaps = pad_histories([prepared[i].history for i in batch])
+        sum_items, sum_feats = stack_summaries([prepared[i].summary for i in batch], self.bundle.summary_size)
         width = max(alive[i].size for i in batch)
         cands = np.full((len(batch), width), PAD_ID, dtype=np.int64)
         for row, i in enumerate(batch):
             cands[row, : alive[i].size] = self.catalog.model_idx[prepared[i].rows[alive[i]]]
-        logits = self._run(hist_items, hist_types, hist_gaps, cands)
+        logits = self._run(hist_items, hist_types, hist_gaps, sum_items, sum_feats, cands)
         for row, i in enumerate(batch):
             out[i] = self._calibrate(logits[row, : alive[i].size])
         return out
 
     def _run(self, *arrays: np.ndarray) -> np.ndarray:
-        """arrays: hist_items, hist_types, hist_gaps (B, L) and candidates (B, C), in MODEL_INPUTS order."""
+        """arrays: hist_items, hist_types, hist_gaps (B, L), sum_items (B, K), sum_feats (B, K, F) and candidates
+        (B, C), in MODEL_INPUTS order."""
         feeds = dict(zip(MODEL_INPUTS, arrays))
         cands = arrays[-1]
         logits = self._session.run([MODEL_OUTPUT], feeds)[0]
@@ -235,8 +240,9 @@ class Scorer:
     def _warm_up(self) -> None:
         """One tiny call at load: the first onnxruntime run is slow, and a graph that cannot run fails here."""
         z = np.zeros((1, 1), dtype=np.int64)
+        sum_items, sum_feats = empty_summary(self.bundle.summary_size)
         try:
-            self._run(z, z, z, np.zeros((1, 2), dtype=np.int64))
+            self._run(z, z, z, sum_items[None], sum_feats[None], np.zeros((1, 2), dtype=np.int64))
         except Exception as e:  # onnxruntime's own exception types
             raise BundleError(
                 f"bundle {self.bundle.path}: model.onnx failed a test run ({e}); re-export the bundle"

@@ -228,6 +228,7 @@ def metadata(scorer: Scorer | ExperimentScorer) -> dict[str, Any]:
         "n_items": int(bundle.manifest["n_items"]),
         "catalog_items": len(scorer.catalog),
         "max_history": bundle.max_history,
+        "summary_size": bundle.summary_size,
         # The identity map (temperature 1, bias 0, no knots) means the bundle was exported without calibrating.
         "calibration_present": bool(knots or bundle.temperature != 1.0 or bundle.bias != 0.0),
         "calibration": {"temperature": bundle.temperature, "bias": bundle.bias, "knots": knots},

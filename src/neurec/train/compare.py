@@ -44,6 +44,8 @@ def train_view(data: PreparedData) -> TrainView:
 
 
 def baseline_score_fn(baseline: Baseline) -> ScoreFn:
+    if getattr(baseline, "reads_summary", False):  # the whole-history counting rules
+        return lambda offset, batch: baseline.score_summary(batch["sum_items"], batch["sum_feats"])
     return lambda offset, batch: baseline.score(batch["items"], batch["types"])
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from neurec.data.examples import ExampleSet
-from neurec.models.purchase import PurchaseModel
+from neurec.models.purchase import PurchaseModel, model_inputs
 from neurec.schema import ITEM_ID, N_RESERVED_IDS, USER_ID
 from neurec.train.calibration import (
     FIT_TOP_K,
@@ -29,7 +29,7 @@ N_CAL_NEGATIVES = 200  # sampled "not bought" items per decision for fitting and
 
 def model_score_fn(model: PurchaseModel, device: str = "cpu") -> ScoreFn:
     def score(offset: int, batch: dict[str, np.ndarray]) -> np.ndarray:
-        tensors = [torch.as_tensor(batch[k], dtype=torch.long, device=device) for k in ("items", "types", "gaps")]
+        tensors = model_inputs(batch, device)
         with torch.inference_mode():
             return model.score_all(*tensors).double().cpu().numpy()
 

@@ -20,9 +20,9 @@ import torch
 from tqdm import tqdm
 
 from neurec.data.examples import ExampleSet
-from neurec.models.purchase import PurchaseModel
+from neurec.models.purchase import PurchaseModel, model_inputs
 from neurec.train.evaluate import evaluate_model
-from neurec.train.loss import candidate_loss, sample_negatives
+from neurec.train.loss import candidate_loss, catalogue_loss, sample_negatives
 from neurec.train.optim import OptimConfig, make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class TrainerConfig:
     epochs: int = 30
     batch_size: int = 64
-    loss: str = "bce"  # bce | softmax
+    loss: str = "bce"  # bce | softmax (against n_negatives sampled items) | full_softmax (against every item)
     n_negatives: int = 128
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     monitor: str = "ndcg_at_10"
@@ -125,10 +125,14 @@ def _train_epoch(
     bar = tqdm(data.shuffled_batches(cfg.batch_size, rng, rank, world), total=n_batches, desc=f"epoch {epoch}",
                unit="batch", disable=not cfg.progress or rank != 0, leave=False)
     for arrays in bar:
-        items, types, gaps, target = (torch.as_tensor(arrays[k], dtype=torch.long, device=cfg.device) for k in ("items", "types", "gaps", "target"))
-        neg = sample_negatives(target.cpu(), negatives_end, cfg.n_negatives, gen).to(cfg.device)
-        candidates = torch.cat([target[:, None], neg], dim=1)  # (B, 1 + n_neg), positive first
-        loss = candidate_loss(model(items, types, gaps, candidates), cfg.loss)
+        inputs = model_inputs(arrays, cfg.device)
+        target = torch.as_tensor(arrays["target"], dtype=torch.long, device=cfg.device)
+        if cfg.loss == "full_softmax":
+            loss = catalogue_loss(model.score_all(*inputs), target, negatives_end)
+        else:
+            neg = sample_negatives(target.cpu(), negatives_end, cfg.n_negatives, gen).to(cfg.device)
+            candidates = torch.cat([target[:, None], neg], dim=1)  # (B, 1 + n_neg), positive first
+            loss = candidate_loss(model(*inputs, candidates), cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

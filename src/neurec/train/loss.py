@@ -19,6 +19,18 @@ def sample_negatives(target: torch.Tensor, n_items: int, n_negatives: int, gener
     return neg
 
 
+def catalogue_loss(logits: torch.Tensor, target: torch.Tensor, negatives_end: int) -> torch.Tensor:
+    """Cross-entropy of the bought item against every trained item: logits (B, n_items) from score_all.
+
+    Against the whole catalogue the ranking signal has no sampling noise and every popular item competes, which
+    beats BCE with a few sampled negatives for sequence recommenders by a wide margin in published comparisons.
+    Reserved ids and catalogue-only items (ids >= negatives_end, never seen in training) are no competitors.
+    """
+    logits = logits[:, :negatives_end].clone()
+    logits[:, :N_RESERVED_IDS] = float("-inf")
+    return F.cross_entropy(logits, target)
+
+
 def candidate_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
     """logits (B, 1 + n_neg) with the positive in column 0.
 

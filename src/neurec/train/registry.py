@@ -9,6 +9,7 @@ Like tracking.py, this module imports mlflow; the serving side reaches a trackin
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -19,7 +20,8 @@ import numpy as np
 
 from neurec.errors import ConfigError
 from neurec.fsutil import replacing_dir
-from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT
+from neurec.history_summary import N_SUMMARY_FIELDS
+from neurec.schema import FLOAT_INPUTS, MODEL_INPUTS, MODEL_OUTPUT, input_shapes
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,14 @@ BUNDLE_DIR = "bundle"  # inside the model version's artifacts
 CHECKPOINT_DIR = "checkpoint"
 
 
-def _signature():
+def _signature(summary_size: int):
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
 
-    # (batch, history) int64 ids for the three history inputs, (batch, candidates) for the candidates.
-    inputs = Schema([TensorSpec(np.dtype("int64"), (-1, -1), name) for name in MODEL_INPUTS])
+    # The manifest's shapes, with -1 for each symbolic axis.
+    shapes = input_shapes(summary_size, N_SUMMARY_FIELDS)
+    inputs = Schema([TensorSpec(np.dtype("float32" if name in FLOAT_INPUTS else "int64"),
+                                tuple(d if isinstance(d, int) else -1 for d in shapes[name]), name) for name in MODEL_INPUTS])
     return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1), MODEL_OUTPUT)]))
 
 
@@ -46,11 +50,12 @@ def register_bundle(uri: str, run_id: str, bundle_dir: Path, checkpoint: Path | 
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
     client = MlflowClient(uri)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
     # The flavour API only works through the fluent client's global URI; this context sets it for these calls and
     # puts back whatever was there (including "nothing set", which set_tracking_uri cannot restore).
     with _use_tracking_uri(uri), mlflow.start_run(run_id=run_id):
         info = mlflow.onnx.log_model(
-            onnx.load(str(bundle_dir / "model.onnx")), name="model", signature=_signature(),
+            onnx.load(str(bundle_dir / "model.onnx")), name="model", signature=_signature(int(manifest["model"]["summary_size"])),
             save_as_external_data=False, pip_requirements=["onnxruntime", "numpy"],
             metadata={"neurec_bundle": BUNDLE_DIR},
         )
