@@ -26,6 +26,7 @@ DATASETS = {
     "rees46": (["data=rees46"], SHARED / "rees46_multicategory" / "2019-Oct_head.csv"),
     "taobao": (["data=taobao"], SHARED / "taobao_userbehavior" / "UserBehavior.csv"),
     "yoochoose": (["data=yoochoose"], SHARED / "yoochoose_rsc15" / "yoochoose-clicks-100k_train_full.txt"),
+    "online_retail": (["data=online_retail"], SHARED / "online_retail" / "OnlineRetail.csv.gz"),
 }
 COLUMNS = ("valid_ndcg_at_10", "ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece", "train_seconds")
 
@@ -35,6 +36,8 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
     from neurec.cli.config import config_dir, run_config
     from neurec.pipeline import run
 
+    if path is not None and path.suffix == ".gz":  # neurec reads plain files: decompress into the work folder
+        path = _gunzip(path, work / name)
     extra = [f"data.events_path={path}"] if path else []
     track = ["tracking.experiment=benchmark", f"run_name=benchmark-{name}"] if tracking else ["tracking=none"]
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
@@ -52,6 +55,17 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
     out["model"]["valid_ndcg_at_10"] = result.fit.best_metric  # what defaults are chosen on; test is only reported
     out["_stats"] = result.stats
     del result  # the next dataset starts with this one's arrays freed
+    return out
+
+
+def _gunzip(path: Path, folder: Path) -> Path:
+    import gzip
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / path.stem
+    with gzip.open(path, "rb") as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
     return out
 
 

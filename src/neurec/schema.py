@@ -52,6 +52,7 @@ ITEM_ID = "item_id"
 EVENT_TYPE = "event_type"
 TIMESTAMP = "timestamp"
 PRICE = "price"
+QUANTITY = "quantity"  # optional: order lines; zero or negative ones are returns and cancellations
 EVENT_REQUIRED = (USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
 EVENT_OPTIONAL = (PRICE,)
 

@@ -31,6 +31,8 @@ def _fixture(preset: str, tmp: Path) -> list[str]:
         return [f"data.events_path={w.write_yoochoose(tmp / 'yoo.txt', rows=600).path}"]
     if preset == "otto":
         return [f"data.events_path={w.write_otto(tmp / 'otto.jsonl', sessions=300).path}"]
+    if preset == "online_retail":
+        return [f"data.events_path={w.write_online_retail(tmp / 'retail.csv', invoices=400).path}"]
     written = w.write_retailrocket(tmp / "rr", rows=1500)
     props = ",".join(str(p) for p in written.extra["properties"])
     return [f"data.events_path={written.path}", f"data.properties_paths=[{props}]", f"data.category_tree_path={written.extra['tree']}"]
@@ -44,7 +46,7 @@ def _train(compose_train, tmp_path: Path, overrides: list[str]):
     return run(run_cfg, resolved)
 
 
-@pytest.mark.parametrize("preset", ["rees46", "taobao", "yoochoose", "otto", "retailrocket"])
+@pytest.mark.parametrize("preset", ["rees46", "taobao", "yoochoose", "otto", "retailrocket", "online_retail"])
 def test_preset_fixture_trains(preset, tmp_path, compose_train):
     # The fixtures are small on purpose (seconds each): 5 to 18 validation decisions, below the default minimum.
     result = _train(compose_train, tmp_path, [f"data={preset}", *_fixture(preset, tmp_path), "data.min_eval_decisions=3"])

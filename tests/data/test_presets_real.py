@@ -74,3 +74,40 @@ def test_prepare_runs_on_the_sample(compose_train, tmp_path, name):
     data = prepare(_preset(compose_train, tmp_path, name, *PREPARE_OVERRIDES.get(name, [])), tmp_path / "prepared")
     assert 0 < data.stats["events"] <= SAMPLES[name][1]
     assert len(data.train) > 0 and len(data.valid) > 0 and len(data.test) > 0
+
+
+def test_online_retail_preset_keeps_sales_of_known_customers_only(compose_train, tmp_path):
+    """The invoice preset on a fixture in its layout: guest lines, cancellations and postage are dropped and
+    counted; what is left are purchases in invoice sessions of known customers."""
+    import importlib.util
+    import sys
+
+    if "shop_files" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("shop_files", PROJECT / "tests" / "fixtures" / "shop_files.py")
+        sys.modules["shop_files"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["shop_files"])
+    written = sys.modules["shop_files"].write_online_retail(tmp_path / "retail.csv", invoices=120)
+    data = prepare(_preset(compose_train, tmp_path, "online_retail", f"data.events_path={written.path}",
+                           "data.min_eval_decisions=1", "data.min_train_decisions=1"), tmp_path / "prepared")
+    dropped = data.report.dropped
+    assert dropped["not_a_sale"] == written.extra["cancelled"]
+    assert dropped["excluded_item"] == written.extra["postage"]
+    assert dropped["missing_id"] >= written.extra["missing_customer"]
+    events = data.events
+    assert (events["event_type"] == 3).all() and not events["item_id"].isin(["POST"]).any()
+    assert not events["session_id"].str.startswith("C").any()
+
+
+def test_online_retail_sample_summary(compose_train, tmp_path):
+    """The real invoices (gzip in ../shared, decompressed here): figures from its README, after the preset."""
+    import gzip
+    import shutil
+
+    gz = SHARED / "online_retail" / "OnlineRetail.csv.gz"
+    if not gz.exists():
+        pytest.skip(f"{gz} is absent (../shared/data is not part of a user's clone)")
+    plain = tmp_path / "OnlineRetail.csv"
+    with gzip.open(gz, "rb") as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    raw = read_events(_preset(compose_train, tmp_path, "online_retail", f"data.events_path={plain}"))
+    assert len(raw.events) == 541_909  # every invoice line is read; cleaning comes after

@@ -208,3 +208,22 @@ def test_catalog_missing_items_fix_keeps_them_servable_drop_counts_their_events(
     assert any(w.startswith("uncatalogued_item: 1 of the 43 event items") for w in fixed.report.warnings)
     dropped = load(DataConfig(**cfg, policies={"uncatalogued_item": "drop"}))
     assert dropped.report.dropped == {"uncatalogued_item": 1} and "102" not in set(dropped.events["item_id"])
+
+
+def test_order_lines_that_sell_nothing_are_not_purchases():
+    """A quantity column: zero, negative (returns, cancellations) or unreadable lines are `not_a_sale`, dropped
+    and counted by default, refused under `error`; the column itself does not reach the canonical events."""
+    frame = _events(n_extra=80, quantity=[2, 1, -1, "x"] + [1] * 79 + [0])
+    out, report = check(frame)
+    assert report.dropped["not_a_sale"] == 3 and "quantity" not in out.columns
+    assert out["item_id"].tolist()[:2] == ["100", "101"] and len(out) == 81
+    with pytest.raises(DataError, match=r"3 row\(s\) with a quantity that is zero, negative.*not_a_sale=drop"):
+        check(frame, policies={"not_a_sale": "error"})
+    kept, _ = check(frame, policies={"not_a_sale": "keep"})
+    assert len(kept) == 84
+
+
+def test_excluded_items_are_dropped_and_counted():
+    out, report = check(_events(), exclude_items=["101", "102"])
+    assert out["item_id"].tolist() == ["100", "100"]
+    assert report.dropped["excluded_item"] == 2 and "data.exclude_items" in report.notes[-1]

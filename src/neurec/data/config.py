@@ -21,6 +21,7 @@ class DataConfig:
     columns: dict = field(default_factory=dict)  # the file's column name -> neurec's
     constants: dict = field(default_factory=dict)  # neurec column -> value, for columns a source lacks
     event_map: dict = field(default_factory=dict)  # the file's event name -> view | add_to_cart | purchase | drop
+    exclude_items: list = field(default_factory=list)  # item ids that are no product (postage, fees): dropped
     timestamp_unit: str = "s"  # unit of numeric timestamps: s | ms
 
     # Cleaning: problem -> error | drop | fix (see neurec.data.validate.DEFAULT_POLICIES)

@@ -18,7 +18,17 @@ import pandas as pd
 from neurec.data.errors import DataError, examples
 from neurec.data.filecheck import numbers_again
 from neurec.data.plausible import decode_text, implausible_timestamps, long_ids
-from neurec.schema import CATALOG_OPTIONAL, EVENT_TYPE, ITEM_ID, PRICE, SESSION_ID, TIMESTAMP, USER_ID, EventType
+from neurec.schema import (
+    CATALOG_OPTIONAL,
+    EVENT_TYPE,
+    ITEM_ID,
+    PRICE,
+    QUANTITY,
+    SESSION_ID,
+    TIMESTAMP,
+    USER_ID,
+    EventType,
+)
 
 log = logging.getLogger(__name__)
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -38,6 +48,7 @@ DEFAULT_POLICIES = {
     "bad_catalog_value": "fix",  # catalog number non-numeric, infinite or negative (price: not > 0) -> unknown
     "uncatalogued_item": "fix",  # event items the catalog lacks: fix adds them with unknown attributes
     "too_few_decisions": "error",  # a period below data.min_train_decisions / data.min_eval_decisions
+    "not_a_sale": "drop",  # an order line with a zero, negative or unparsable quantity: a return or cancellation
 }
 ALLOWED = {
     "missing_id": {"error", "drop"},
@@ -53,6 +64,7 @@ ALLOWED = {
     "bad_catalog_value": {"error", "drop", "fix"},
     "uncatalogued_item": {"error", "drop", "fix"},
     "too_few_decisions": {"error", "warn"},
+    "not_a_sale": {"error", "drop", "keep"},
 }
 
 
@@ -238,6 +250,7 @@ def validate_events(frame: pd.DataFrame, source: str, cfg, report: CleaningRepor
     frame = check_text(frame, [c for c in (*EVENT_COLUMNS, *CATALOG_OPTIONAL) if c in frame.columns], clean)
     frame = check_ids(frame, [c for c in (USER_ID, SESSION_ID, ITEM_ID) if c in frame.columns], cfg.max_id_length, clean)
     frame = _event_codes(frame, cfg, clean)
+    frame = _sales_only(frame, cfg, clean)
     ts = parse_timestamps(frame[TIMESTAMP], cfg.timestamp_unit)
     hint = "Use ISO-8601 (2026-03-01T10:00:00Z) or unix time with data.timestamp_unit=s|ms."
     frame = clean.apply(frame, ts.isna(), "bad_timestamp", f"an unparsable {TIMESTAMP}", hint)
@@ -270,6 +283,29 @@ def _prices(frame: pd.DataFrame, clean: _Cleaner) -> pd.DataFrame:
     if empty:  # not a problem (a price may be unlogged), but what the price rules and features will miss
         clean.report.notes.append(f"event prices unknown (empty or NaN) in {empty:,} of {len(frame):,} events")
     return frame.assign(**{PRICE: price.loc[frame.index].where(good.loc[frame.index])})
+
+
+def _sales_only(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
+    """Order lines that sell nothing, and items the config excludes (postage, fees, vouchers).
+
+    Invoice exports list returns and cancellations as lines with a negative quantity: they are no purchase
+    decision, and counted as one they would teach the model that a return is a repeat buy. Excluded items are
+    lines that are no product (a shop's postage line sits in most baskets and would top every ranking)."""
+    if QUANTITY in frame.columns:
+        quantity = pd.to_numeric(frame[QUANTITY], errors="coerce")
+        bad = ~(quantity > 0)
+        frame = clean.apply(frame, bad, "not_a_sale", f"a {QUANTITY} that is zero, negative or not a number "
+                            "(a return, a cancellation or an adjustment)")
+        frame = frame.drop(columns=QUANTITY)
+    excluded = [str(i) for i in (cfg.exclude_items or ())]
+    if excluded:
+        hit = frame[ITEM_ID].isin(excluded)
+        if hit.any():
+            counts = frame.loc[hit, ITEM_ID].value_counts().head(5).to_dict()
+            clean.report.notes.append(f"dropped by data.exclude_items: {int(hit.sum()):,} rows, e.g. {counts}")
+            clean.report.dropped["excluded_item"] = int(hit.sum())
+            frame = frame.loc[~hit]
+    return frame
 
 
 def _min_user_events(events: pd.DataFrame, minimum: int, report: CleaningReport) -> pd.DataFrame:

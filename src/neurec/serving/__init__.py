@@ -3,6 +3,8 @@
 from neurec.serving.bundle import Bundle, BundleError, load_bundle
 from neurec.serving.request import RequestError
 from neurec.serving.rules import REASONS, RulesConfig
+from neurec.serving.ranker import CustomerHistory, Ranker
 from neurec.serving.scorer import Scorer
 
-__all__ = ["Bundle", "BundleError", "REASONS", "RequestError", "RulesConfig", "Scorer", "load_bundle"]
+__all__ = ["Bundle", "BundleError", "CustomerHistory", "REASONS", "Ranker", "RequestError", "RulesConfig", "Scorer",
+           "load_bundle"]

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -28,6 +28,9 @@ from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.serving.policy import Context, Policy, Verdict
 from neurec.serving.request import ParsedRequest, RequestError, parse_request, positioned
 from neurec.serving.rules_config import KINDS, RulesConfig
+
+if TYPE_CHECKING:
+    from neurec.serving.ranker import Ranker
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,13 @@ class Scorer:
         bundle, session = open_bundle(resolve_bundle(path, tracking_uri), threads=threads,
                                       require_signature=require_signature)
         return cls(bundle, session)
+
+    @property
+    def ranker(self) -> "Ranker":
+        """The pure model behind this Scorer (same bundle and session): ranks without rules."""
+        from neurec.serving.ranker import Ranker
+
+        return Ranker(self.bundle, self._session)
 
     def with_rules(self, rules: RulesConfig) -> "Scorer":
         """The same model and onnxruntime session under other rules: a variant or a what-if costs no second load."""
