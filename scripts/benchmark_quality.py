@@ -28,7 +28,8 @@ DATASETS = {
     "yoochoose": (["data=yoochoose"], SHARED / "yoochoose_rsc15" / "yoochoose-clicks-100k_train_full.txt"),
     "online_retail": (["data=online_retail"], SHARED / "online_retail" / "OnlineRetail.csv.gz"),
 }
-COLUMNS = ("valid_ndcg_at_10", "ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece", "train_seconds")
+COLUMNS = ("valid_ndcg_at_10", "ndcg_at_10", "hr_at_10", "repeat_hr_at_10", "explore_hr_at_10", "repeat_slot_share",
+           "coverage_at_10", "ece", "train_seconds")
 
 
 def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bool, work: Path,
@@ -101,12 +102,15 @@ def main() -> None:
                 continue
             results[name] = run_dataset(name, overrides, path, not args.no_tracking, Path(tmp), tuple(args.overrides))
             if args.json:  # after every dataset, so a long run that is stopped still leaves its figures
-                args.json.write_text(json.dumps({d: {k: v for k, v in m.items() if not k.startswith("_")} for d, m in results.items()}, indent=2))
+                args.json.write_text(json.dumps(results, indent=2, default=str))  # _stats: the data's counts
     print(table(results))
     from neurec.cli.report import comparison_line
 
     for name, methods in results.items():
-        print(f"{name}: {comparison_line({m: v for m, v in methods.items() if not m.startswith('_')})}")
+        stats, model = methods["_stats"], methods["model"]
+        print(f"{name}: {stats['valid_targets']:,} validation and {stats['test_targets']:,} test decisions, "
+              f"{model.get('repeat_target_share', float('nan')):.0%} of test decisions repeat; "
+              f"{comparison_line({m: v for m, v in methods.items() if not m.startswith('_')})}")
 
 
 if __name__ == "__main__":

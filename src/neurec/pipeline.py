@@ -53,7 +53,7 @@ class RunConfig:
     out_dir: Path
     seed: int = 42
     run_name: str | None = None
-    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "als")
+    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "als")
     optim: OptimConfig = field(default_factory=OptimConfig)
     resume: bool = False  # continue the run in out_dir from its last.pt, in the same MLflow run
     parent_run_id: str | None = None  # a sweep's parent MLflow run

@@ -206,7 +206,8 @@ def test_als_closed_form_matches_implicit_user_solve():
 
 def test_make_baselines_names_and_overrides():
     bs = make_baselines()
-    assert [b.name for b in bs] == ["popularity_recent", "fbt", "item_knn", "repeat", "als", "own_events", "own_recent"]
+    assert [b.name for b in bs] == ["popularity_recent", "fbt", "item_knn", "repeat", "als", "tifu_knn", "own_events",
+                                    "own_recent"]
     tuned = {b.name: b for b in make_baselines({"popularity_recent": {"window_days": 7}, "als": {"factors": 16}})}
     assert tuned["popularity_recent"].window_days == 7 and tuned["als"].factors == 16
     with pytest.raises(ValueError, match="unknown baseline"):
@@ -241,3 +242,28 @@ def test_own_events_weighs_the_whole_history_by_type_then_popularity(view):
     assert order(d)[:3] == [B, A, C]  # B 2.74, A 2.07, C 1.91
     empty = plain.score_summary(np.zeros((1, 4), np.int64), np.zeros((1, 4, sum_feats.shape[1]), np.float32))[0]
     assert order(empty) == [A, B, C, D, E, F]  # no history: popularity
+
+
+def test_tifu_knn_is_own_history_plus_look_alike_customers(view):
+    from neurec.history_summary import summarize_history
+    from neurec.models.baselines_neighbours import OwnNeighbours
+
+    u3 = [(r[2], r[3], r[4] * DAY + r[5] * 60.0) for r in SHOP if r[0] == "u3"]
+    items, types, ts = (np.array(c) for c in zip(*u3))
+    sum_items, sum_feats = summarize_history(items, types, ts, 30 * DAY, size=8)
+    weights = np.zeros(N_ITEMS)
+    for item, kind, t in u3:
+        weights[item] += [0, 1, 2, 4][kind] * 0.5 ** ((30 * DAY - t) / (30 * DAY))
+    unit = weights / np.linalg.norm(weights)
+    # alpha 0, one neighbour: the nearest training customer is u3 itself, so the scores are u3's own unit vector.
+    only = OwnNeighbours(k=1, alpha=0.0).fit(view).score_summary(sum_items[None], sum_feats[None])[0]
+    np.testing.assert_allclose(only[2:], unit[2:], atol=1e-6)
+    # alpha 1: the customer's own history alone, whatever the neighbours bought.
+    own = OwnNeighbours(k=5, alpha=1.0).fit(view).score_summary(sum_items[None], sum_feats[None])[0]
+    np.testing.assert_allclose(own[2:], unit[2:], atol=1e-6)
+    # A customer who only bought A: neighbours who bought A with B (u1, u2, u4) put B first among the rest.
+    a_items, a_feats = summarize_history(np.array([A]), np.array([P]), np.array([29 * DAY]), 30 * DAY, size=8)
+    mixed = OwnNeighbours(k=3, alpha=0.5).fit(view).score_summary(a_items[None], a_feats[None])[0]
+    assert order(mixed)[:2] == [A, B] and mixed[F] < mixed[B]
+    with pytest.raises(ValueError, match="alpha"):
+        OwnNeighbours(alpha=1.5)

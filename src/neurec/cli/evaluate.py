@@ -12,7 +12,7 @@ from neurec.cli.config_checks import check_evaluate_config
 
 @hydra_app("neurec-evaluate", "evaluate")
 def main(cfg: DictConfig) -> None:
-    from neurec.cli.report import metrics_table
+    from neurec.cli.report import metrics_table, repeat_table
     from neurec.evaluation import evaluate_checkpoint
 
     resolved = check_evaluate_config(cfg)  # every problem at once, before the checkpoint or any data is read
@@ -26,6 +26,7 @@ def main(cfg: DictConfig) -> None:
         baselines=tuple(resolved["baselines"]), device=cfg.device, run_name=cfg.get("run_name"),
     )
     print(metrics_table(result.metrics))
+    print(repeat_table(result.metrics))
     print(f"\nMLflow run: {result.run_id} (evaluates training run {result.training_run_id})")
 
 

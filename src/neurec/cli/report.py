@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 COLUMNS = ("ndcg_at_10", "hr_at_10", "mrr_at_10", "auc", "coverage_at_10", "ece")
+# Repeat (an item of the customer's own history) and explore (anything else), measured apart: neurec.train.repeat_explore.
+REPEAT_COLUMNS = ("repeat_hr_at_10", "explore_hr_at_10", "repeat_slot_share", "repeat_hit_share")
 # Below this many decisions one standard error of NDCG@10 is typically 0.03 or more: as large as many of the
 # gaps between methods, so the report says so instead of letting a table of four decimals look precise.
 FEW_DECISIONS = 200
@@ -20,11 +22,22 @@ def cell(values: dict[str, float], column: str) -> str:
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    head = f"{'method':<18}" + "".join(f"{c:>15}" for c in COLUMNS)
+    return "\n".join([*_rows(metrics, COLUMNS), "(± one standard error over the decisions)"])
+
+
+def repeat_table(metrics: dict[str, dict[str, float]]) -> str:
+    """HR@10 on repeat and explore decisions, and the shares of top-10 slots and of hits that are own items."""
+    share = next((v["repeat_target_share"] for v in metrics.values() if "repeat_target_share" in v), float("nan"))
+    note = f"(repeat: the bought item is one of the customer's own; {share:.0%} of the decisions)"
+    return "\n".join([*_rows(metrics, REPEAT_COLUMNS, width=19), note])
+
+
+def _rows(metrics: dict[str, dict[str, float]], columns: tuple[str, ...], width: int = 15) -> list[str]:
+    head = f"{'method':<18}" + "".join(f"{c:>{width}}" for c in columns)
     rows = [head, "-" * len(head)]
     for method, values in metrics.items():
-        rows.append(f"{method:<18}" + "".join(f"{cell(values, c):>15}" for c in COLUMNS))
-    return "\n".join(rows + ["(± one standard error over the decisions)"])
+        rows.append(f"{method:<18}" + "".join(f"{cell(values, c):>{width}}" for c in columns))
+    return rows
 
 
 def shown_path(path: Path | str | None, absent: str = "(none)") -> str:
@@ -96,6 +109,7 @@ def print_report(result) -> None:
     if (warning := few_decisions_warning(s)) is not None:
         print(f"WARNING: {warning}")
     print(metrics_table(result.metrics))
+    print(repeat_table(result.metrics))
     print(comparison_line(result.metrics))
     print()
     print(f"MLflow run:  {result.run_id}  ({shown_uri(result.tracking_uri)})")

@@ -246,12 +246,13 @@ class OwnEvents:
 
 
 def make_baselines(cfg: dict | None = None) -> list[Baseline]:
-    """All seven baselines, unfitted. `cfg` maps a baseline's name to keyword overrides, e.g.
+    """All eight baselines, unfitted. `cfg` maps a baseline's name to keyword overrides, e.g.
     {"popularity_recent": {"window_days": 7}, "als": {"factors": 32}}; unknown names or keys raise ValueError."""
     # Imported here: baselines_cf imports the helpers above, so a module-level import would be circular.
     from neurec.models.baselines_cf import ALSBaseline, ItemKNN
+    from neurec.models.baselines_neighbours import OwnNeighbours
 
-    classes = (PopularityRecent, FrequentlyBoughtTogether, ItemKNN, RepeatPurchase, ALSBaseline)
+    classes = (PopularityRecent, FrequentlyBoughtTogether, ItemKNN, RepeatPurchase, ALSBaseline, OwnNeighbours)
     by_name: dict[str, Any] = {c.name: c for c in classes}
     by_name["own_events"] = partial(OwnEvents, decayed=False)
     by_name["own_recent"] = partial(OwnEvents, decayed=True)

@@ -21,6 +21,7 @@ from neurec.train.calibration import (
     top_k_pairs,
 )
 from neurec.train.metrics import log_loss, ranking_metrics, standard_errors, target_ranks
+from neurec.train.repeat_explore import RepeatExplore
 from neurec.vocab import ItemVocab
 
 ScoreFn = Callable[[int, dict[str, np.ndarray]], np.ndarray]  # (first row, batch of histories) -> (B, n_items)
@@ -37,8 +38,13 @@ def model_score_fn(model: PurchaseModel, device: str = "cpu") -> ScoreFn:
 
 
 def scored_batches(score: ScoreFn, ex: ExampleSet, batch_size: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for scores, batch in scored_batches_with_inputs(score, ex, batch_size):
+        yield scores, batch["target"]
+
+
+def scored_batches_with_inputs(score: ScoreFn, ex: ExampleSet, batch_size: int = 1024) -> Iterator[tuple[np.ndarray, dict]]:
     for offset, batch in ex.batches(batch_size):
-        yield score(offset, batch), batch["target"]
+        yield score(offset, batch), batch
 
 
 def top_items(scores: np.ndarray, k: int = 10) -> np.ndarray:
@@ -54,13 +60,16 @@ def evaluate_scores(
     """Ranking metrics against all items and catalogue coverage@10, in one pass over the decisions; also the
     per-decision ranks. `on_batch(scores, target)` sees every batch, so other metrics need no second pass."""
     ranks, tops = [], []
-    for scores, target in scored_batches(score, ex):
+    repeat = RepeatExplore()
+    for scores, batch in scored_batches_with_inputs(score, ex):
+        target = batch["target"]
         ranks.append(target_ranks(scores, target))
         tops.append(top_items(scores, 10))
+        repeat(batch, tops[-1], ranks[-1] <= 10)
         if on_batch is not None:
             on_batch(scores, target)
     all_ranks = np.concatenate(ranks)
-    out = {**ranking_metrics(all_ranks, n_items - N_RESERVED_IDS), **standard_errors(all_ranks)}
+    out = {**ranking_metrics(all_ranks, n_items - N_RESERVED_IDS), **standard_errors(all_ranks), **repeat.result()}
     out["coverage_at_10"] = float(len(np.unique(np.concatenate(tops))) / max(n_items - N_RESERVED_IDS, 1))
     return out, all_ranks
 
