@@ -17,7 +17,7 @@ def shop(tmp_path_factory, compose_train):
     """A bundle trained on a small simulated shop, and that shop's cleaned events."""
     from omegaconf import OmegaConf
 
-    from neurec.cli.analyze import _data_config
+    from neurec.cli.analyze import data_config
     from neurec.cli.config import run_config
     from neurec.data.prepare import load
     from neurec.pipeline import run
@@ -27,7 +27,7 @@ def shop(tmp_path_factory, compose_train):
     OmegaConf.set_struct(cfg, False)
     cfg.pop("hydra")
     result = run(*run_config(cfg))
-    return tmp, load(_data_config(SHOP)).events, result.bundle_dir
+    return tmp, load(data_config(SHOP)).events, result.bundle_dir
 
 
 def test_top_k_for_every_customer_matches_the_ranker(shop, capsys):

@@ -22,7 +22,8 @@ from pathlib import Path
 from neurec.cli.config import config_dir, friendly_errors
 
 
-def _data_config(overrides: list[str]):
+def data_config(overrides: list[str]):
+    """The data config a preset and overrides give, as training would read it (neurec-analyze, neurec-rank)."""
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
@@ -71,7 +72,7 @@ def _pairs(args: argparse.Namespace) -> int:
                      max_customer_lines=args.max_customer_lines, high_value_quantile=args.high_value_quantile,
                      basis=args.basis, top=args.top)
     try:
-        data_cfg = _data_config(args.overrides)
+        data_cfg = data_config(args.overrides)
     except HydraException as exc:
         print(f"neurec-analyze: error: {exc}", file=sys.stderr)
         return 2

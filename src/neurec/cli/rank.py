@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurec.cli.analyze import _data_config
+from neurec.cli.analyze import data_config
 from neurec.cli.config import friendly_errors
 
 PROG = "neurec-rank"
@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.customers is not None:
             wanted = {line.strip() for line in args.customers.read_text(encoding="utf-8").splitlines() if line.strip()}
         ranker = Ranker.from_bundle(args.bundle, threads=args.threads, tracking_uri=args.tracking_uri)
-        data_cfg = _data_config(args.overrides)
+        data_cfg = data_config(args.overrides)
     except (RequestError, BundleError, HydraException) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ class TrainerConfig:
     batch_size: int = 64
     loss: str = "bce"  # bce | softmax (against n_negatives sampled items) | full_softmax (against every item)
     n_negatives: int = 128
-    patience: int = 5  # epochs without a better validation NDCG@10 before stopping
+    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     monitor: str = "ndcg_at_10"
     device: str = "cpu"
     num_threads: int | None = None  # torch intra-op threads; None leaves torch's default (1 when deterministic)
