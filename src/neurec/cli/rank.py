@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _customers(events, wanted: set[str] | None):
-    """Per customer (user_id order): their item ids, event types and times, oldest first."""
+def _customers(events, wanted: set[str] | None, now: float | None):
+    """Per customer (user_id order): their item ids, event types and times, oldest first, ranked as of `now`."""
     from neurec.serving import CustomerHistory
 
     if events.empty:
@@ -51,7 +51,7 @@ def _customers(events, wanted: set[str] | None):
     out = {}
     for lo, hi in zip(starts, ends):
         if wanted is None or users[lo] in wanted:
-            out[users[lo]] = CustomerHistory(items[lo:hi].tolist(), types[lo:hi].astype(np.int64), ts[lo:hi])
+            out[users[lo]] = CustomerHistory(items[lo:hi].tolist(), types[lo:hi].astype(np.int64), ts[lo:hi], now)
     return out
 
 
@@ -98,12 +98,11 @@ def _run(args: argparse.Namespace) -> int:
     events = load(data_cfg).events
     if now is not None:
         events = events[events["ts"] <= now]
-    customers = _customers(events, wanted)
+    customers = _customers(events, wanted, now)
     if not customers:
         print(f"{PROG}: error: no events of the requested customers{' before --now' if now else ''}", file=sys.stderr)
         return 2
-    histories = [c if now is None else type(c)(c.item_ids, c.types, c.ts, now) for c in customers.values()]
-    rankings = ranker.rank_many(histories, k=args.k)
+    rankings = ranker.rank_many(list(customers.values()), k=args.k)
     rows = _write(args.out, list(customers), rankings)
     missing = len(wanted - set(customers)) if wanted is not None else 0
     print(f"{len(customers):,} customers x top {args.k} -> {rows:,} rows in {args.out} "

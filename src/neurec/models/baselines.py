@@ -9,13 +9,13 @@ ALS) live in `baselines_cf`. numpy / pandas / scipy only: no torch, so reports c
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from neurec.history_summary import SUMMARY_FIELDS, TYPE_WEIGHTS
 from neurec.schema import N_RESERVED_IDS, SESSION_ID, USER_ID, EventType
 
 ITEM_IDX = "item_idx"
@@ -211,15 +211,12 @@ class OwnEvents:
     Reads the summary (`sum_items`, `sum_feats`), not the newest-L window: the counting rule that beats window-only
     models on repeat-heavy shops is the one that sees the whole history."""
 
-    decayed: bool = False
+    name: ClassVar[str] = "own_events"
+    decayed: ClassVar[bool] = False
     reads_summary: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self._tie: np.ndarray | None = None
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return "own_recent" if self.decayed else "own_events"
 
     def fit(self, view: TrainView) -> "OwnEvents":
         # Weighted counts are at least 1 apart; decayed weights can be tiny, so their tie term is far smaller.
@@ -227,8 +224,6 @@ class OwnEvents:
         return self
 
     def score_summary(self, sum_items: np.ndarray, sum_feats: np.ndarray) -> np.ndarray:
-        from neurec.history_summary import SUMMARY_FIELDS, TYPE_WEIGHTS
-
         _check_fitted(self._tie, self.name)
         sum_items = np.asarray(sum_items, dtype=np.int64)
         if self.decayed:
@@ -242,6 +237,14 @@ class OwnEvents:
         return out + self._tie
 
 
+@dataclass
+class OwnRecent(OwnEvents):
+    """`OwnEvents` decayed: each event's weight halves every 30 days."""
+
+    name: ClassVar[str] = "own_recent"
+    decayed: ClassVar[bool] = True
+
+
 # ---------------------------------------------------------------------------------------------- the set
 
 
@@ -253,9 +256,7 @@ def make_baselines(cfg: dict | None = None) -> list[Baseline]:
     from neurec.models.baselines_neighbours import OwnNeighbours
 
     classes = (PopularityRecent, FrequentlyBoughtTogether, ItemKNN, RepeatPurchase, ALSBaseline, OwnNeighbours)
-    by_name: dict[str, Any] = {c.name: c for c in classes}
-    by_name["own_events"] = partial(OwnEvents, decayed=False)
-    by_name["own_recent"] = partial(OwnEvents, decayed=True)
+    by_name = {c.name: c for c in (*classes, OwnEvents, OwnRecent)}
     cfg = dict(cfg or {})
     unknown = sorted(set(cfg) - set(by_name))
     if unknown:
@@ -263,7 +264,7 @@ def make_baselines(cfg: dict | None = None) -> list[Baseline]:
     out = []
     for name, cls in by_name.items():
         params = dict(cfg.get(name) or {})
-        allowed = {f.name for f in fields(cls.func if isinstance(cls, partial) else cls)} - {"decayed"}
+        allowed = {f.name for f in fields(cls)}
         bad = sorted(set(params) - allowed)
         if bad:
             raise ValueError(f"baseline {name!r}: unknown parameter(s) {bad}; known: {sorted(allowed)}")

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from neurec.features import encode_history, pad_histories
-from neurec.history_summary import stack_summaries, summarize_history
-from neurec.probability import calibrated_probability
-from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, N_RESERVED_IDS
+from neurec.features import pad_histories
+from neurec.history_summary import stack_summaries
+from neurec.schema import N_RESERVED_IDS
 from neurec.serving.bundle import Bundle, open_bundle
-from neurec.serving.request import RequestError, parse_request
+from neurec.serving.model_io import encode_customer, probabilities, run_model
+from neurec.serving.request import parse_request
 
 MAX_BATCH_CELLS = 4_000_000  # histories x candidates per onnxruntime call: bounds memory on a large catalogue
 
@@ -49,7 +49,6 @@ class Ranker:
         vocab = bundle.vocab
         # Every item with a model id: trained ones and catalogue-only ones (scored by their side features).
         self.catalogue = np.arange(N_RESERVED_IDS, len(vocab), dtype=np.int64)
-        self._ids = np.array(vocab.items, dtype=object)  # model id - N_RESERVED_IDS -> item id
 
     @classmethod
     def from_bundle(cls, path: str | Path, threads: int = 1, tracking_uri: str | None = None,
@@ -66,13 +65,11 @@ class Ranker:
         """One customer, request-style events (as the HTTP API takes them): the top k by the model alone.
 
         `candidates`: ids to rank (unknown ones are listed, not scored); None ranks the whole catalogue."""
-        fields: dict[str, Any] = {"history": history}
+        fields: dict[str, Any] = {"history": history, "k": k}  # checked like a request's, with the same messages
         if candidates is not None:
             fields["candidates"] = list(candidates)
         if now is not None:
             fields["now"] = now
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise RequestError(f"k: expected an integer >= 1, got {k!r}")
         req = parse_request(fields)
         cand_idx, unknown = None, []
         if req.candidates is not None:
@@ -80,7 +77,7 @@ class Ranker:
             unknown = [c for c, i in zip(req.candidates, idx) if i < N_RESERVED_IDS]
             cand_idx = idx[idx >= N_RESERVED_IDS]
         customer = CustomerHistory(req.history_items, req.history_types, req.history_ts, req.now)
-        ranking = self.rank_many([customer], k, cand_idx)[0]
+        ranking = self.rank_many([customer], req.k, cand_idx)[0]
         items = [{"item_id": item, "rank": r, "probability": float(p)}
                  for r, (item, p) in enumerate(zip(ranking.item_ids, ranking.probability), start=1)]
         return {"items": items, "unknown_candidates": unknown, "unknown_history_items": ranking.unknown_history_items,
@@ -100,26 +97,20 @@ class Ranker:
     def _rank_chunk(self, customers: Sequence[CustomerHistory], cands: np.ndarray, k: int) -> list[Ranking]:
         histories, summaries, unknown = [], [], []
         for c in customers:
-            idx = self.bundle.vocab.encode(list(c.item_ids))
-            order = np.argsort(np.asarray(c.ts, dtype=np.float64), kind="stable")
-            known = order[idx[order] >= N_RESERVED_IDS]
-            items, types, ts = idx[known], np.asarray(c.types)[known], np.asarray(c.ts, dtype=np.float64)[known]
-            histories.append(encode_history(items, types, ts, self.bundle.max_history))
-            now = c.now if c.now is not None else (float(ts[-1]) if ts.size else 0.0)
-            summaries.append(summarize_history(items, types, ts, now, self.bundle.summary_size))
-            unknown.append(len(idx) - len(known))
+            order = np.argsort(np.asarray(c.ts, dtype=np.float64), kind="stable")  # encode_customer wants time order
+            history, summary, n_unknown = encode_customer(self.bundle, [c.item_ids[i] for i in order],
+                                                          np.asarray(c.types)[order], np.asarray(c.ts)[order], c.now)
+            histories.append(history)
+            summaries.append(summary)
+            unknown.append(n_unknown)
         if not len(cands):
             return [Ranking([], np.zeros(0), u) for u in unknown]
         sum_items, sum_feats = stack_summaries(summaries, self.bundle.summary_size)
         batch = np.broadcast_to(cands, (len(customers), len(cands))).copy()
-        feeds = dict(zip(MODEL_INPUTS, (*pad_histories(histories), sum_items, sum_feats, batch)))
-        logits = self._session.run([MODEL_OUTPUT], feeds)[0]
-        if not np.isfinite(logits).all():
-            raise RuntimeError(f"model returned {int((~np.isfinite(logits)).sum())} non-finite logits")
+        logits = run_model(self._session, (*pad_histories(histories), sum_items, sum_feats, batch))
         top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
         out = []
         for row, u in enumerate(unknown):
-            chosen = cands[top[row]]
-            prob = calibrated_probability(logits[row, top[row]], self.bundle.manifest["calibration"])
-            out.append(Ranking(self._ids[chosen - N_RESERVED_IDS].tolist(), np.asarray(prob, dtype=np.float64), u))
+            prob = probabilities(logits[row, top[row]], self.bundle.manifest["calibration"])
+            out.append(Ranking(self.bundle.vocab.decode(cands[top[row]]), np.asarray(prob, dtype=np.float64), u))
         return out

@@ -30,7 +30,7 @@ _MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
 _MAX_TS = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 UNIX_SECONDS_RANGE = (_MIN_TS, _MAX_TS)  # what a numeric timestamp may be; the HTTP spec declares it
 _EVENT_TYPES = {label: int(EventType.from_label(label)) for label in EventType.names()}
-MAX_EXACT_FLOAT = _MAX_EXACT_FLOAT = 2.0**53  # past it, neighbouring integers share a float: 1e17 + 1 arrives as 1e17
+MAX_EXACT_FLOAT = 2.0**53  # past it, neighbouring integers share a float: 1e17 + 1 arrives as 1e17
 
 
 class RequestError(ValueError):
@@ -125,14 +125,18 @@ def _parse_placement(value: Any) -> str:
     return value
 
 
+def whole_number(value: Any) -> Any:
+    """A float that holds an integer exactly (JSON Schema's integer: 2.0) as that int; anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_FLOAT else value
+
+
 def parse_customer_id(value: Any) -> str | int:
     """A non-empty string or an integer (an experiment hashes its text form, so 7 and "7" are one customer)."""
     if isinstance(value, str):
         if not value:
             raise RequestError("customer_id: empty string; expected a non-empty string or an integer")
         return _check_text(value, "customer_id")
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_EXACT_FLOAT:
-        value = int(value)  # 7.0 is the integer 7 to JSON Schema, and so the same customer as 7
+    value = whole_number(value)  # 7.0 is the integer 7 to JSON Schema, and so the same customer as 7
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise RequestError(f"customer_id: expected a non-empty string or an integer, got {_short_repr(value)}")
@@ -234,7 +238,7 @@ def _parse_id(value: Any, where: str) -> str:
     ok = isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
     if not ok or (isinstance(value, float) and not value.is_integer()):
         raise RequestError(f"{where}: expected an item id (string or integer), got {_short_repr(value)}")
-    if isinstance(value, float) and abs(value) > _MAX_EXACT_FLOAT:
+    if isinstance(value, float) and abs(value) > MAX_EXACT_FLOAT:
         raise RequestError(f"{where}: {value!r} is past the integers a JSON float holds exactly; send the id as a "
                            "string")
     if isinstance(value, str):

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
-from neurec.features import History, encode_history, pad_histories
-from neurec.history_summary import empty_summary, stack_summaries, summarize_history
-from neurec.probability import calibrated_probability
-from neurec.schema import MODEL_INPUTS, MODEL_OUTPUT, PAD_ID, EventType
+from neurec.features import History, pad_histories
+from neurec.history_summary import empty_summary, stack_summaries
+from neurec.schema import PAD_ID, EventType
 from neurec.serving import rules
 from neurec.serving import rules_business as rb
 from neurec.serving.bundle import Bundle, BundleError, open_bundle
 from neurec.serving.catalog import Catalog
 from neurec.serving.copurchase import COPURCHASE_FILE
+from neurec.serving.model_io import encode_customer, probabilities, run_model
 from neurec.serving.policy import Context, Policy, Verdict
 from neurec.serving.request import ParsedRequest, RequestError, parse_request, positioned
 from neurec.serving.rules_config import KINDS, RulesConfig
@@ -116,12 +116,8 @@ class Scorer:
     def prepare(self, request: dict[str, Any]) -> Prepared:
         """Validate and encode one request, pick its candidates and apply the rules that need no probability."""
         req = parse_request(request)
-        idx = self.bundle.vocab.encode(req.history_items)
-        known = rules.drop_unknown(idx)
-        items, types, ts = idx[known], req.history_types[known], req.history_ts[known]
-        history = encode_history(items, types, ts, max_len=self.bundle.max_history)
-        now = req.now if req.now is not None else (float(ts[-1]) if ts.size else 0.0)
-        summary = summarize_history(items, types, ts, now, self.bundle.summary_size)
+        history, summary, unknown = encode_customer(self.bundle, req.history_items, req.history_types,
+                                                    req.history_ts, req.now)
         ctx = self._context(req)
         if req.candidates is None:
             rows = self.policy.source.generate(ctx.anchors)
@@ -130,7 +126,7 @@ class Scorer:
             candidates, rows = req.candidates, self.catalog.rows(req.candidates)
         verdict = self.policy.judge(ctx, rows)
         k = req.k if req.k is not None else self.rules.top_k
-        return Prepared(history, summary, int((~known).sum()), candidates, rows, verdict, k, req.explain, req.placement,
+        return Prepared(history, summary, unknown, candidates, rows, verdict, k, req.explain, req.placement,
                         req.segment, ctx.anchor_id)
 
     def _context(self, req: ParsedRequest) -> Context:
@@ -189,20 +185,11 @@ class Scorer:
         return out
 
     def _run(self, *arrays: np.ndarray) -> np.ndarray:
-        """arrays: hist_items, hist_types, hist_gaps (B, L), sum_items (B, K), sum_feats (B, K, F) and candidates
-        (B, C), in MODEL_INPUTS order."""
-        feeds = dict(zip(MODEL_INPUTS, arrays))
-        cands = arrays[-1]
-        logits = self._session.run([MODEL_OUTPUT], feeds)[0]
-        if logits.shape != cands.shape:
-            raise RuntimeError(f"model returned logits of shape {logits.shape} for candidates {cands.shape}")
-        return logits
+        """arrays in MODEL_INPUTS order (see model_io.run_model)."""
+        return run_model(self._session, arrays)
 
     def _calibrate(self, logits: np.ndarray) -> np.ndarray:
-        if not np.isfinite(logits).all():
-            # A model bug (e.g. a fully masked attention row), not a bad request: fail loudly.
-            raise RuntimeError(f"model returned {int((~np.isfinite(logits)).sum())} non-finite logits")
-        return calibrated_probability(logits, self.bundle.manifest["calibration"])
+        return probabilities(logits, self.bundle.manifest["calibration"])
 
     def _respond(self, p: Prepared, alive: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
         keep = rules.drop_below(prob, self._threshold[p.verdict.kinds[alive]])

@@ -26,10 +26,10 @@ from neurec.schema import EventType
 from neurec.serving import http_errors
 from neurec.serving.request import (
     MAX_CANDIDATES,
-    MAX_EXACT_FLOAT,
     MAX_HISTORY_EVENTS,
     MAX_SEGMENT_CHARS,
     UNIX_SECONDS_RANGE,
+    whole_number,
 )
 from neurec.serving.experiments import ExperimentScorer
 from neurec.serving.rules_config import KINDS, PLACEMENTS
@@ -39,12 +39,6 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a full 1,000-event history is about 8
 DEFAULT_MAX_BATCH = 64
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
-
-
-def _integral(value: Any) -> Any:
-    # JSON Schema counts 2.0 as an integer, so a client generated from the spec may send it, and strict mode
-    # alone would refuse it. 2.5, "2" and true still fail the strict checks that follow.
-    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_FLOAT else value
 
 
 # The spec declares what the Scorer accepts, where JSON Schema can say it (non-empty strings, integers, the
@@ -106,7 +100,9 @@ class RecommendRequest(BaseModel):
     now: Timestamp | None = Field(None, description="the clock for replenishment; default the newest event")
     customer_id: Identifier | None = Field(None, description="decides the A/B variant when an experiment runs")
 
-    _whole_k = field_validator("k", mode="before")(_integral)  # a validator, not BeforeValidator: that hides ge=1
+    # JSON Schema counts 2.0 as an integer, so a client generated from the spec may send it, and strict mode would
+    # refuse it; 2.5, "2" and true still fail. A validator, not BeforeValidator, which would hide ge=1 from the spec.
+    _whole_k = field_validator("k", mode="before")(whole_number)
 
 
 def _batch_model(max_batch: int) -> type[BaseModel]:
