@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from neurec.export.copurchase import repurchase_days
 from neurec.export.onnx import check_parity, export_onnx
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
 from neurec.provenance import provenance, provenance_tags
+from neurec.train import distributed as dist
 from neurec.train import plots
 from neurec.train.calibration import Calibration
 from neurec.train.compare import TestReport, compare_on_test
@@ -109,7 +111,38 @@ def baselines_by_name(names: tuple[str, ...]):
     return [b for b in available if b.name in names]
 
 
-def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
+def run(cfg: RunConfig, resolved_config: dict) -> RunResult | None:
+    """The whole run on rank 0 (or the only process); under torchrun the other ranks train with it and return None."""
+    world = dist.start(cfg.trainer.device)
+    if not world.main:
+        return _train_with_rank_0(cfg)
+    try:
+        return _run(cfg, resolved_config)
+    finally:
+        dist.stop()
+
+
+def _train_with_rank_0(cfg: RunConfig) -> None:
+    """A rank other than 0: the same data and model (the data prepared again, into a folder of its own, which is
+    deterministic), its share of every step, then nothing else: rank 0 alone writes, logs, exports and registers."""
+    logging.getLogger("neurec").setLevel(logging.WARNING)  # rank 0 tells the story once
+    configure_torch(cfg.trainer)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    try:
+        with tempfile.TemporaryDirectory(prefix="neurec-rank-") as tmp:
+            data = prepare(cfg.data, Path(tmp) / "data")
+            model = build_model(cfg.model, data)
+            # A resumed run reads rank 0's last.pt (the run folder is shared); a new one has nothing to read.
+            ckpt_dir = cfg.out_dir / "checkpoints" if cfg.resume else Path(tmp) / "checkpoints"
+            fit(model, data.train, data.valid, cfg.trainer, ckpt_dir, negatives_end=data.vocab.trained_end,
+                optim=cfg.optim, resume=cfg.resume)
+    finally:
+        dist.stop()
+    return None
+
+
+def _run(cfg: RunConfig, resolved_config: dict) -> RunResult:
     check_reachable(cfg.tracking)  # a wrong server URI fails here, before any data is read
     previous = _previous_run(cfg) if cfg.resume else None
     configure_torch(cfg.trainer)  # for the whole run: calibration and export must compute as training did
@@ -135,6 +168,7 @@ def run(cfg: RunConfig, resolved_config: dict) -> RunResult:
         result = fit(model, data.train, data.valid, cfg.trainer, cfg.out_dir / "checkpoints",
                      on_epoch=lambda e, m, h: _on_epoch(tracker, e, m, h), negatives_end=data.vocab.trained_end,
                      optim=cfg.optim, resume=cfg.resume, checkpoint_extra={"training_run_id": tracker.run_id})
+        dist.stop()  # the other ranks are done; what follows (calibration, test, export) is rank 0's alone
         seconds["train"] = result.seconds
         if result.resumed_from:
             tracker.log_metrics({"resumed_from_epoch": result.resumed_from})

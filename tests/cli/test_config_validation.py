@@ -14,7 +14,7 @@ BAD = [
     ("trainer.epochs=-1", "trainer.epochs=-1: at least 1"),
     ("trainer.batch_size=0", "trainer.batch_size=0: at least 1"),
     ("trainer.device=cuda:99", "trainer.device=cuda:99"),
-    ("trainer.device=tpu", "trainer.device=tpu: one of cpu, cuda, cuda:N"),
+    ("trainer.device=tpu", "trainer.device=tpu: one of auto, cpu, cuda, cuda:N"),
     ("model.dropout=2", "model.dropout=2: a number in [0, 1)"),
     ("trainer.n_negatives=-5", "trainer.n_negatives=-5: at least 1"),
     ("model.dim=33", "model.dim=33: a multiple of model.n_heads=2"),

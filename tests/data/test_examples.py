@@ -29,12 +29,31 @@ def test_shards_round_trip_and_stream_every_row_once(tmp_path):
     assert seen.tolist() == again.tolist()  # same seed, same order
 
 
-def test_ranks_read_disjoint_shards_that_cover_everything(tmp_path):
+def test_ranks_slice_the_single_process_batches_in_the_same_steps(tmp_path):
     item_idx, types, ts, starts, targets, target = _inputs()
     ex = write_examples(tmp_path / "train", item_idx, types, ts, starts, targets, target, max_len=8, summary_size=4, shard_rows=32)
-    per_rank = [np.concatenate([b["target"] for b in ex.shuffled_batches(8, np.random.default_rng(3), r, 2)]) for r in (0, 1)]
-    assert len(per_rank[0]) + len(per_rank[1]) == 150
-    assert sorted(np.concatenate(per_rank).tolist()) == sorted(target.tolist())
+    single = list(ex.shuffled_batches(8, np.random.default_rng(3)))
+    per_rank = [list(ex.shuffled_batches(8, np.random.default_rng(3), r, 2)) for r in (0, 1)]
+    assert len(per_rank[0]) == len(per_rank[1]) == len(single)  # DDP needs the same number of steps on every rank
+    for whole, a, b in zip(single, *per_rank):
+        assert np.concatenate([a["target"], b["target"]]).tolist() == whole["target"].tolist()
+        assert a["global_rows"] == b["global_rows"] == len(whole["target"])
+        assert (a["row_offset"], b["row_offset"]) == (0, len(a["target"]))
+    # Three ranks, a shard of 150 rows in batches of 8: the last global batch of each shard may be short.
+    three = [list(ex.shuffled_batches(8, np.random.default_rng(3), r, 3)) for r in range(3)]
+    assert len({len(t) for t in three}) == 1
+    covered = np.concatenate([b["target"] for t in three for b in t])
+    assert sorted(covered.tolist()) == sorted(target.tolist())
+
+
+def test_evaluation_batches_split_between_ranks_by_turn(tmp_path):
+    item_idx, types, ts, starts, targets, target = _inputs()
+    ex = write_examples(tmp_path / "valid", item_idx, types, ts, starts, targets, target, max_len=8, summary_size=4, shard_rows=64)
+    parts = [dict(ex.batches(20, r, 2)) for r in (0, 1)]
+    assert not set(parts[0]) & set(parts[1])
+    merged = {**parts[0], **parts[1]}
+    rows = np.concatenate([merged[o]["target"] for o in sorted(merged)])
+    assert rows.tolist() == target.tolist()
 
 
 def test_a_crash_mid_write_keeps_the_previous_shards(tmp_path, monkeypatch):

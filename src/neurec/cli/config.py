@@ -48,10 +48,16 @@ def run_config(cfg: DictConfig):
 
     resume = cfg.get("resume")
     if resume:
-        extra = [o for o in _task_overrides() if not o.startswith("resume=")]
+        overrides = [o for o in _task_overrides() if not o.startswith("resume=")]
+        budgets = [o for o in overrides if o.split("=", 1)[0] in RESUME_BUDGETS]
+        extra = [o for o in overrides if o not in budgets]
         if extra:
-            raise ConfigError(f"resume: a resumed run continues with the config it started with; drop {' '.join(extra)}")
-        cfg = resumed_config(Path(resume))
+            raise ConfigError(f"resume: a resumed run continues with the config it started with; drop {' '.join(extra)} "
+                              f"(only the budgets {', '.join(RESUME_BUDGETS)} may change)")
+        given, cfg = cfg, resumed_config(Path(resume))
+        for override in budgets:  # more time or steps for the same run; nothing that changes the model or data
+            key = override.split("=", 1)[0]
+            OmegaConf.update(cfg, key, OmegaConf.select(given, key))
     resolved = check_train_config(cfg)  # every problem at once, before a folder or a byte of data is written
     out = Path(resume) if resume else output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +69,7 @@ def run_config(cfg: DictConfig):
     run_cfg = RunConfig(
         data=data,
         model=dict(resolved["model"]),
-        trainer=build(cfg.trainer),
+        trainer=_with_device(build(cfg.trainer)),
         tracking=build(cfg.tracking),
         export=build(cfg.export),
         rules=dict(resolved["rules"]),
@@ -77,6 +83,14 @@ def run_config(cfg: DictConfig):
     return run_cfg, resolved
 
 
+def _with_device(trainer):
+    """trainer.device=auto made concrete once, so every later step (training, calibration, export) agrees."""
+    from neurec.train.distributed import local_rank
+    from neurec.train.hardware import resolve_device
+
+    return dataclasses.replace(trainer, device=resolve_device(trainer.device, local_rank()))
+
+
 def build(node: DictConfig):
     """instantiate, with a config error raised in a dataclass's own checks shown as itself, not as Hydra's."""
     try:
@@ -85,6 +99,9 @@ def build(node: DictConfig):
         if isinstance(exc.__cause__, UserError):
             raise exc.__cause__ from None
         raise
+
+
+RESUME_BUDGETS = ("trainer.max_minutes", "trainer.max_steps")
 
 
 def resumed_config(folder: Path) -> DictConfig:

@@ -181,12 +181,12 @@ def _check_baselines(checker: Checker, names: object) -> None:
 
 
 def check_device(checker: Checker, key: str, value: object) -> None:
-    """cpu, or cuda / cuda:N when this machine has that GPU: found now, not at the first batch."""
+    """auto, cpu, or cuda / cuda:N when this machine has that GPU: found now, not at the first batch."""
     found = re.fullmatch(r"cuda(?::(\d+))?", value) if isinstance(value, str) else None
-    if value == "cpu":
+    if value in ("cpu", "auto"):
         return
     if found is None:
-        checker.add(key, value, "one of cpu, cuda, cuda:N")
+        checker.add(key, value, "one of auto, cpu, cuda, cuda:N")
         return
     import torch
 

@@ -14,6 +14,7 @@ from neurec.cli.config_checks import check_evaluate_config
 def main(cfg: DictConfig) -> None:
     from neurec.cli.report import metrics_table, repeat_table
     from neurec.evaluation import evaluate_checkpoint
+    from neurec.train.hardware import resolve_device
 
     resolved = check_evaluate_config(cfg)  # every problem at once, before the checkpoint or any data is read
     path = Path(cfg.checkpoint)
@@ -23,7 +24,7 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(f"checkpoint={path}: no such file (a run's checkpoints/best.pt)")
     result = evaluate_checkpoint(
         path, build(cfg.data), build(cfg.tracking), output_dir(cfg), resolved,
-        baselines=tuple(resolved["baselines"]), device=cfg.device, run_name=cfg.get("run_name"),
+        baselines=tuple(resolved["baselines"]), device=resolve_device(cfg.device), run_name=cfg.get("run_name"),
     )
     print(metrics_table(result.metrics))
     print(repeat_table(result.metrics))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -29,8 +32,20 @@ def _on_sigterm(signum, frame) -> None:
     raise Stopped
 
 
+def main() -> float | None:
+    """The console entry point. Under torchrun, ranks other than 0 get a throw-away Hydra folder: rank 0's run
+    folder is the run's, and two processes writing their config and log into it would clobber each other."""
+    from neurec.train.distributed import env_rank
+
+    if env_rank() > 0 and not any(a.startswith("hydra.run.dir=") for a in sys.argv[1:]):
+        tmp = tempfile.mkdtemp(prefix=f"neurec-rank{env_rank()}-")
+        atexit.register(shutil.rmtree, tmp, True)
+        sys.argv += [f"hydra.run.dir={tmp}", "hydra.output_subdir=null"]
+    return hydra_main()
+
+
 @hydra_app(PROG, "train")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float | None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _train(cfg)
@@ -66,7 +81,7 @@ def _mlflow_run(out: Path) -> str | None:
         return None
 
 
-def _train(cfg: DictConfig) -> float:
+def _train(cfg: DictConfig) -> float | None:
     from neurec.pipeline import run
     from neurec.train.sweep import parent_run, record_trial
 
@@ -80,6 +95,8 @@ def _train(cfg: DictConfig) -> float:
         parent = parent_run(run_cfg.tracking, Path(hc.sweep.dir), " ".join(["neurec-train", *sys.argv[1:]]))
         run_cfg = dataclasses.replace(run_cfg, parent_run_id=parent, run_name=trial_name(hc, sys.argv[1:]))
     result = run(run_cfg, resolved)
+    if result is None:  # a torchrun rank other than 0: rank 0 reports the run
+        return None
     print_report(result)
     if parent:
         record_trial(run_cfg.tracking, parent, result.run_id, f"valid_{run_cfg.trainer.monitor}",

@@ -41,25 +41,39 @@ class ExampleSet:
     def shard(self, i: int) -> dict[str, np.ndarray]:
         return {name: np.load(self.root / f"{i:05d}" / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
 
-    def batches(self, batch_size: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """In file order: (offset of the batch's first row, arrays). For evaluation."""
-        offset = 0
+    def batches(self, batch_size: int, rank: int = 0, world_size: int = 1) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """In file order: (offset of the batch's first row, arrays). For evaluation; with `world_size` > 1, rank r
+        gets batches r, r + W, ... (their offsets say where they belong)."""
+        offset, n = 0, 0
         for i, size in enumerate(self.shard_sizes):
             arrays = self.shard(i)
             for lo in range(0, size, batch_size):
-                yield offset + lo, {k: as_batch_array(k, v[lo : lo + batch_size]) for k, v in arrays.items()}
+                if n % world_size == rank:
+                    yield offset + lo, {k: as_batch_array(k, v[lo : lo + batch_size]) for k, v in arrays.items()}
+                n += 1
             offset += size
 
     def shuffled_batches(self, batch_size: int, rng: np.random.Generator, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
-        """For training: shards in random order, rows shuffled within each; rank r reads shards r, r + W, ..."""
+        """For training: shards in random order, rows shuffled within each, in global batches of `batch_size`.
+
+        Every rank walks the same global batches and takes its own contiguous slice of each (rank r of W: the
+        r-th of W near-equal parts), so W processes see exactly the rows one process would, in the same steps,
+        and every rank takes the same number of steps. A global batch with fewer rows than ranks is skipped by
+        all of them. Each batch carries `global_rows` (the global batch's size) and `row_offset` (where this slice
+        starts in it), so per-row draws (negatives) and the loss's weight match the single-process run.
+        """
         for i in rng.permutation(len(self.shard_sizes)):
-            if i % world_size != rank:
-                continue
             arrays = {k: np.asarray(v) for k, v in self.shard(int(i)).items()}
             order = rng.permutation(self.shard_sizes[i])
             for lo in range(0, len(order), batch_size):
                 idx = order[lo : lo + batch_size]
-                yield {k: as_batch_array(k, v[idx]) for k, v in arrays.items()}
+                if len(idx) < world_size:
+                    continue
+                bounds = np.cumsum([0] + [len(p) for p in np.array_split(idx, world_size)])
+                part = idx[bounds[rank] : bounds[rank + 1]]
+                out = {k: as_batch_array(k, v[part]) for k, v in arrays.items()}
+                out["global_rows"], out["row_offset"] = np.int64(len(idx)), np.int64(bounds[rank])
+                yield out
 
 
 def as_batch_array(name: str, values: np.ndarray) -> np.ndarray:

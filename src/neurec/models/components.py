@@ -32,12 +32,21 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D), or (B, 1, D) for the newest position alone with `last_only`."""
         b, length, dim = x.shape
-        qkv = self.qkv(x).reshape(b, length, 3, self.n_heads, dim // self.n_heads)  # (B, L, 3, H, D/H)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, L, D/H) each
+        heads = (self.n_heads, dim // self.n_heads)
+        if last_only:  # keys and values from every position, the query from the newest only: 1/L of the work
+            q = F.linear(x[:, -1:], self.qkv.weight[:dim], self.qkv.bias[:dim]).reshape(b, 1, 1, *heads)
+            kv = F.linear(x, self.qkv.weight[dim:], self.qkv.bias[dim:]).reshape(b, length, 2, *heads)
+            q = q.permute(2, 0, 3, 1, 4)[0]  # (B, H, 1, D/H)
+            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, L, D/H) each
+            mask = mask[:, :, -1:, :]
+        else:
+            qkv = self.qkv(x).reshape(b, length, 3, *heads)  # (B, L, 3, H, D/H)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, L, D/H) each
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(b, length, dim))  # (B, L, D)
+        return self.out(y.transpose(1, 2).reshape(b, q.shape[2], dim))
 
 
 class Block(nn.Module):
@@ -51,8 +60,11 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim), nn.Dropout(dropout))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """`last_only`: the newest position's output alone, (B, 1, D). The model reads nothing else from its last
+        block, and the newest query is 1/L of the attention and feed-forward work: about a third of a step."""
+        y = self.attn(self.norm1(x), mask, last_only)
+        x = (x[:, -1:] if last_only else x) + self.drop(y)
         return x + self.ff(self.norm2(x))
 
 

@@ -94,8 +94,9 @@ class PurchaseModel(nn.Module):
         """(B, L) x 3 -> (B, D): the state after the newest event (histories are left-padded)."""
         mask = causal_padding_mask(hist_types != 0)  # (B, 1, L, L)
         x = self.embed(self.item_vectors(hist_items), hist_types, hist_gaps)  # (B, L, D)
-        for block in self.blocks:
-            x = block(x, mask)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only=i == last)  # earlier blocks feed every position to the last one's keys
         return self.norm(x[:, -1, :])  # (B, D)
 
     def _match(self, hist_items: torch.Tensor, hist_types: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 from neurec.data.examples import ExampleSet
 from neurec.models.purchase import PurchaseModel, model_inputs
 from neurec.schema import ITEM_ID, N_RESERVED_IDS, USER_ID
+from neurec.train import distributed as dist
 from neurec.train.calibration import (
     FIT_TOP_K,
     Calibration,
@@ -58,19 +59,31 @@ def evaluate_scores(
     score: ScoreFn, ex: ExampleSet, n_items: int, on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None
 ) -> tuple[dict[str, float], np.ndarray]:
     """Ranking metrics against all items and catalogue coverage@10, in one pass over the decisions; also the
-    per-decision ranks. `on_batch(scores, target)` sees every batch, so other metrics need no second pass."""
-    ranks, tops = [], []
+    per-decision ranks. `on_batch(scores, target)` sees every batch, so other metrics need no second pass.
+
+    Under torchrun each rank scores every W-th batch and the per-decision results are gathered, so every rank
+    computes the same metrics over all decisions (early stopping must agree); `on_batch` sees this rank's part.
+    """
+    world = dist.current()
+    parts = {}
     repeat = RepeatExplore()
-    for scores, batch in scored_batches_with_inputs(score, ex):
-        target = batch["target"]
-        ranks.append(target_ranks(scores, target))
-        tops.append(top_items(scores, 10))
-        repeat(batch, tops[-1], ranks[-1] <= 10)
+    for offset, batch in ex.batches(1024, world.rank, world.world):
+        scores, target = score(offset, batch), batch["target"]
+        ranks = target_ranks(scores, target)
+        parts[offset] = (ranks, top_items(scores, 10))
+        repeat(batch, parts[offset][1], ranks <= 10)
         if on_batch is not None:
             on_batch(scores, target)
-    all_ranks = np.concatenate(ranks)
+    if world.active:
+        gathered = dist.gather((parts, vars(repeat)))
+        parts = {o: p for rank_parts, _ in gathered for o, p in rank_parts.items()}
+        for name in vars(repeat):
+            setattr(repeat, name, sum(counts[name] for _, counts in gathered))
+    order = sorted(parts)  # file order, whichever rank scored a batch
+    all_ranks = np.concatenate([parts[o][0] for o in order])
+    tops = np.concatenate([parts[o][1] for o in order])
     out = {**ranking_metrics(all_ranks, n_items - N_RESERVED_IDS), **standard_errors(all_ranks), **repeat.result()}
-    out["coverage_at_10"] = float(len(np.unique(np.concatenate(tops))) / max(n_items - N_RESERVED_IDS, 1))
+    out["coverage_at_10"] = float(len(np.unique(tops)) / max(n_items - N_RESERVED_IDS, 1))
     return out, all_ranks
 
 
@@ -97,8 +110,10 @@ class ProbabilityMetrics:
         self.top_y.append(bought)
 
     def result(self) -> tuple[dict[str, float], dict]:
-        x, y, w = (np.concatenate(p) for p in zip(*self.pairs))
-        prob, label = np.concatenate(self.top_p), np.concatenate(self.top_y)
+        # Under torchrun each rank saw its own batches: gather them all (a no-op in one process).
+        pairs, top_p, top_y = (sum(parts, []) for parts in zip(*dist.gather((self.pairs, self.top_p, self.top_y))))
+        x, y, w = (np.concatenate(p) for p in zip(*pairs))
+        prob, label = np.concatenate(top_p), np.concatenate(top_y)
         metrics = {"logloss": log_loss(self.cal.apply(x), y, w), "ece": expected_calibration_error(prob, label)}
         if prob.size:
             metrics.update(mean_p_top10=float(prob.mean()), hit_rate_top10=float(label.mean()))

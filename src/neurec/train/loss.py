@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from neurec.schema import N_RESERVED_IDS
 
 
-def sample_negatives(target: torch.Tensor, n_items: int, n_negatives: int, generator: torch.Generator) -> torch.Tensor:
-    """(B,) -> (B, n_negatives) uniform over real items; a draw that hits the target is redrawn once, then shifted."""
-    neg = torch.randint(N_RESERVED_IDS, n_items, (target.shape[0], n_negatives), generator=generator)
-    clash = neg == target[:, None]
-    if clash.any():
-        neg[clash] = torch.randint(N_RESERVED_IDS, n_items, (int(clash.sum()),), generator=generator)
-        clash = neg == target[:, None]
-        neg[clash] = N_RESERVED_IDS + (neg[clash] - N_RESERVED_IDS + 1) % (n_items - N_RESERVED_IDS)
-    return neg
+def sample_negatives(target: torch.Tensor, n_items: int, n_negatives: int, generator: torch.Generator,
+                     global_rows: int | None = None, row_offset: int = 0) -> torch.Tensor:
+    """(B,) -> (B, n_negatives) uniform over real items, drawn where the generator lives (the GPU when training
+    there: no host round trip per step).
+
+    Under DDP every rank draws the whole global batch's (global_rows, n) and keeps its own rows, so each example
+    gets the negatives it would get in a single process. A draw that hits the target is shifted to the next item
+    rather than redrawn: a fixed number of draws keeps every rank's generator in step.
+    """
+    rows = global_rows or target.shape[0]
+    neg = torch.randint(N_RESERVED_IDS, n_items, (rows, n_negatives), generator=generator, device=generator.device)
+    neg = neg[row_offset : row_offset + target.shape[0]].to(target.device)
+    shifted = N_RESERVED_IDS + (neg - N_RESERVED_IDS + 1) % (n_items - N_RESERVED_IDS)
+    return torch.where(neg == target[:, None], shifted, neg)
 
 
 def catalogue_loss(logits: torch.Tensor, target: torch.Tensor, negatives_end: int) -> torch.Tensor:
@@ -44,3 +50,18 @@ def candidate_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "softmax":
         return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
     raise ValueError(f"unknown loss {kind!r}; use bce or softmax")
+
+
+class Objective(nn.Module):
+    """The training loss as a module around the model, so DistributedDataParallel and torch.compile wrap one
+    forward that covers both objectives (full softmax goes through score_all, which DDP would not see)."""
+
+    def __init__(self, model: nn.Module, kind: str, negatives_end: int):
+        super().__init__()
+        self.model, self.kind, self.negatives_end = model, kind, negatives_end
+
+    def forward(self, inputs: list[torch.Tensor], target: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
+        if self.kind == "full_softmax":
+            return catalogue_loss(self.model.score_all(*inputs), target, self.negatives_end)
+        candidates = torch.cat([target[:, None], negatives], dim=1)  # (B, 1 + n_neg), positive first
+        return candidate_loss(self.model(*inputs, candidates), self.kind)

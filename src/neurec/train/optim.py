@@ -19,6 +19,9 @@ class OptimConfig:
     schedule: str = "constant"  # constant | cosine (per epoch, after warm-up, down to min_lr_ratio x lr)
     warmup_epochs: int = 0  # linear warm-up from lr / (warmup_epochs + 1)
     min_lr_ratio: float = 0.1
+    # lr is the rate for this many examples per step; another trainer.batch_size scales it by the square root of
+    # the ratio (Adam's noise scale grows so), so changing the batch does not silently retune the learning rate.
+    reference_batch: int = 64
 
     def __post_init__(self) -> None:
         from neurec.errors import ConfigError
@@ -29,13 +32,19 @@ class OptimConfig:
             raise ConfigError(f"optim.schedule: {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"optim.lr: expected a positive number, got {self.lr!r}")
+        if self.reference_batch < 1:
+            raise ConfigError(f"optim.reference_batch: expected a whole number >= 1, got {self.reference_batch!r}")
         if self.weight_decay < 0 or self.warmup_epochs < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError("optim: weight_decay and warmup_epochs must be >= 0, min_lr_ratio in [0, 1]")
 
 
-def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+def scaled_lr(cfg: OptimConfig, batch_size: int) -> float:
+    return cfg.lr * math.sqrt(batch_size / cfg.reference_batch)
+
+
+def make_optimizer(params, cfg: OptimConfig, batch_size: int | None = None) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return cls(params, lr=scaled_lr(cfg, batch_size or cfg.reference_batch), weight_decay=cfg.weight_decay)
 
 
 def lr_factor(epoch: int, cfg: OptimConfig, epochs: int) -> float:
