@@ -114,3 +114,12 @@ def test_the_learning_rate_scales_with_the_square_root_of_the_batch():
     cfg = OptimConfig(lr=0.002, reference_batch=64)
     assert scaled_lr(cfg, 64) == pytest.approx(0.002)
     assert scaled_lr(cfg, 256) == pytest.approx(0.004)
+
+
+def test_a_stop_that_a_finaliser_swallowed_is_raised_at_the_next_step(examples, tmp_path):
+    from neurec.train import stopping
+
+    stopping.request(KeyboardInterrupt())  # as the signal handler records it before raising
+    with pytest.raises(KeyboardInterrupt):
+        _fit(examples, tmp_path)
+    stopping.raise_pending()  # raised once, then nothing is left

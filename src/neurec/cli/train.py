@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from neurec.cli.config import hydra_app, output_dir, run_config
 from neurec.cli.report import print_report
+from neurec.train.stopping import clear, request
 
 
 PROG = "neurec-train"
@@ -29,7 +30,11 @@ class Stopped(KeyboardInterrupt):
 def _on_sigterm(signum, frame) -> None:
     # Once: a second SIGTERM must not cut short the cleanup the first started (the run's status, the checkpoint).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Stopped
+    raise request(Stopped())
+
+
+def _on_sigint(signum, frame) -> None:
+    raise request(KeyboardInterrupt())
 
 
 def main() -> float | None:
@@ -47,9 +52,12 @@ def main() -> float | None:
 @hydra_app(PROG, "train")
 def hydra_main(cfg: DictConfig) -> float | None:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where Ctrl-C is ignored on purpose
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         return _train(cfg)
     except KeyboardInterrupt as exc:
+        clear()
         out = Path(cfg.resume) if cfg.get("resume") else output_dir(cfg)
         print(f"{PROG}: {stop_message(exc, out)}", file=sys.stderr)
         sys.exit(143 if isinstance(exc, Stopped) else 130)  # 128 + the signal, as a shell reports it

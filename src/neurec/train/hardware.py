@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import torch
 
@@ -26,19 +27,63 @@ def resolve_device(value: str, local_rank: int = 0) -> str:
 
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity, which containers and taskset narrow), not the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return len(_affinity())
 
 
-def others_load(processes: int = 1) -> float | None:
-    """Runnable threads of other work: the 1-minute load average less the training processes' own (one each, busy
-    since data preparation); None where the system has no load average."""
+def others_load(processes: int = 1, window: float = 0.2) -> float | None:
+    """Cores that other work keeps busy now, on the cores this process may use.
+
+    Measured over `window` seconds from /proc/stat (busy time of those cores) less this process's own CPU time,
+    so work that just ended does not count; the 1-minute load average lags by a minute and made a run that
+    started right after another one train on a single thread. The other ranks of a torchrun on this machine
+    (`processes` - 1, busy preparing the same data) are not "other work". Elsewhere, the load average less the
+    training processes' own (one each). None where neither exists.
+    """
+    cores = _affinity()
     try:
-        return max(0.0, os.getloadavg()[0] - processes)
-    except (AttributeError, OSError):
-        return None
+        before, own_before = _busy_jiffies(cores), time.process_time()
+        time.sleep(window)
+        after, own_after = _busy_jiffies(cores), time.process_time()
+    except (OSError, ValueError):
+        try:
+            return max(0.0, os.getloadavg()[0] - processes)
+        except (AttributeError, OSError):
+            return None
+    busy = (after[0] - before[0]) / max(after[1] - before[1], 1) * len(cores)  # busy cores, all work
+    return max(0.0, busy - (own_after - own_before) / window - (processes - 1))
+
+
+def _affinity() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:
+        return set(range(os.cpu_count() or 1))
+
+
+def _busy_jiffies(cores: set[int]) -> tuple[int, int]:
+    """(busy, total) jiffies summed over `cores`, from /proc/stat's per-CPU lines."""
+    busy = total = 0
+    with open("/proc/stat") as fh:
+        for line in fh:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cores:
+                continue
+            values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            total += sum(values)
+            busy += sum(values) - values[3] - values[4]
+    if total == 0:
+        raise ValueError("no per-CPU lines in /proc/stat")
+    return busy, total
+
+
+_CHOSEN: list[int] = []  # the process's choice, made once: a run calls it before data and again before training
+
+
+def process_threads() -> int:
+    """default_threads(), measured at the first call in this process and kept."""
+    if not _CHOSEN:
+        _CHOSEN.append(default_threads())
+    return _CHOSEN[0]
 
 
 def default_threads(cores: int | None = None, load: float | None = None, processes: int | None = None) -> int:

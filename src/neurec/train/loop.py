@@ -24,10 +24,11 @@ from neurec.data.examples import ExampleSet
 from neurec.models.purchase import PurchaseModel, model_inputs
 from neurec.train import distributed as dist
 from neurec.train.evaluate import evaluate_model
-from neurec.train.hardware import default_threads, resolve_device
+from neurec.train.hardware import process_threads, resolve_device
 from neurec.train.loader import prefetched, to_device
 from neurec.train.loss import Objective, sample_negatives
 from neurec.train.optim import OptimConfig, make_optimizer, make_scheduler
+from neurec.train.stopping import raise_pending
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def configure_torch(cfg: TrainerConfig) -> None:
     index_add backward) use their ordered versions, and refuse, naming the op, any kernel that has none.
     Otherwise the threads follow what the machine has free (neurec.train.hardware), with a warning when busy.
     """
-    torch.set_num_threads(cfg.num_threads or (1 if cfg.deterministic else default_threads()))
+    torch.set_num_threads(cfg.num_threads or (1 if cfg.deterministic else process_threads()))
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS is only reproducible with it
         torch.use_deterministic_algorithms(True)
@@ -186,6 +187,7 @@ def _train_epoch(model: PurchaseModel, data: ExampleSet, step: _Step, cfg: Train
             (loss * weight).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             step.opt.step()
+        raise_pending()  # a stop whose exception a finaliser swallowed (neurec.train.stopping)
         total += loss.detach().float() * (weight / world.world)  # this rank's share of the global batch's mean
         batches_done, done = batches_done + 1, done + 1
         if cfg.max_steps is not None and done >= cfg.max_steps:
@@ -274,6 +276,7 @@ def fit(
                                          history=best.history, steps=best.steps, **(checkpoint_extra or {})), ckpt_dir / LAST)
             if on_epoch:
                 on_epoch(epoch, metrics, best.history)
+        raise_pending()
     if best.budget:
         log.info("budget reached (trainer.%s) after %d steps; keeping the best epoch, %d", best.budget, best.steps, best.best_epoch)
     elif _stopped(best, len(best.history), cfg) and len(best.history) < cfg.epochs:
