@@ -7,6 +7,7 @@ measured 0.14 s with one thread and 1.9-2.9 s with the default on a busy 2-core 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -76,14 +77,11 @@ def _busy_jiffies(cores: set[int]) -> tuple[int, int]:
     return busy, total
 
 
-_CHOSEN: list[int] = []  # the process's choice, made once: a run calls it before data and again before training
-
-
+@functools.cache
 def process_threads() -> int:
-    """default_threads(), measured at the first call in this process and kept."""
-    if not _CHOSEN:
-        _CHOSEN.append(default_threads())
-    return _CHOSEN[0]
+    """default_threads(), measured at the first call in this process and kept: a run asks before its data and
+    again before training, and its own data preparation must not count as other work the second time."""
+    return default_threads()
 
 
 def default_threads(cores: int | None = None, load: float | None = None, processes: int | None = None) -> int:

@@ -142,7 +142,7 @@ class _Step:
     objective: torch.nn.Module  # Objective, perhaps inside DistributedDataParallel and/or torch.compile
     opt: torch.optim.Optimizer
     gen: torch.Generator
-    scaler: torch.amp.GradScaler | None
+    scaler: torch.amp.GradScaler  # loss scaling for fp16 on a GPU; disabled, it changes nothing
     autocast_dtype: torch.dtype | None
     negatives_end: int
     started: float  # perf_counter at the start of fit, for max_minutes
@@ -177,16 +177,11 @@ def _train_epoch(model: PurchaseModel, data: ExampleSet, step: _Step, cfg: Train
         # global batch makes the gradient the global batch's mean, as in one process, also for uneven slices.
         weight = target.shape[0] * world.world / global_rows
         step.opt.zero_grad(set_to_none=True)
-        if step.scaler is not None:
-            step.scaler.scale(loss * weight).backward()
-            step.scaler.unscale_(step.opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            step.scaler.step(step.opt)
-            step.scaler.update()
-        else:
-            (loss * weight).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            step.opt.step()
+        step.scaler.scale(loss * weight).backward()  # a disabled scaler (all but fp16 on a GPU) passes through
+        step.scaler.unscale_(step.opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        step.scaler.step(step.opt)
+        step.scaler.update()
         raise_pending()  # a stop whose exception a finaliser swallowed (neurec.train.stopping)
         total += loss.detach().float() * (weight / world.world)  # this rank's share of the global batch's mean
         batches_done, done = batches_done + 1, done + 1
@@ -213,7 +208,7 @@ def _make_step(model: PurchaseModel, cfg: TrainerConfig, optim: OptimConfig, neg
         objective = torch.compile(objective)
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
-    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and cfg.device.startswith("cuda") else None
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16" and cfg.device.startswith("cuda"))
     return _Step(objective, make_optimizer(model.parameters(), optim, cfg.batch_size), gen, scaler, dtype, negatives_end, time.perf_counter())
 
 
