@@ -189,14 +189,14 @@ def bench_torch(checkpoint: Path, feeds: dict, reps: int, warmup: int) -> tuple[
     """The same model in torch eager on the same arrays, one thread; also the largest |logit| difference to ORT."""
     import torch
 
-    from neurec.models.purchase import PurchaseModel
+    from neurec.models.build import load_model
 
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # only settable before torch's first parallel work
         pass
-    model = PurchaseModel.from_checkpoint(checkpoint).eval()
+    model = load_model(checkpoint).eval()
     rows, diffs = {}, {}
     with torch.inference_mode():
         for n, arrays in feeds.items():

@@ -10,7 +10,7 @@ import torch
 from neurec.data.config import DataConfig
 from neurec.data.prepare import prepare
 from neurec.errors import ConfigError
-from neurec.models.purchase import PurchaseModel
+from neurec.models.build import load_model
 from neurec.pipeline import log_test_metrics, baselines_by_name
 from neurec.train import plots
 from neurec.train.calibration import Calibration
@@ -33,7 +33,7 @@ def evaluate_checkpoint(
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if "vocab" not in ckpt or "calibration" not in ckpt:
         raise ConfigError(f"{path}: not a best.pt written by neurec-train (no vocabulary or calibration in it)")
-    model = PurchaseModel.from_checkpoint(path).to(device).eval()
+    model = load_model(path).to(device).eval()
     vocab = ItemVocab(list(ckpt["vocab"]), ckpt.get("vocab_n_trained"))
     cal = Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["calibration"].items()})
     # Encoded with the model's own history length and summary size.

@@ -16,13 +16,12 @@ import numpy as np
 import torch
 
 from neurec.data.config import DataConfig
-from neurec.data.item_features import build_item_features
 from neurec.data.prepare import PreparedData, prepare
 from neurec.errors import ConfigError
 from neurec.export.bundle import write_bundle
-from neurec.export.copurchase import repurchase_days
 from neurec.export.onnx import check_parity, export_onnx
-from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
+from neurec.models.build import build_model  # noqa: F401 - also the tests' and scripts' way in
+from neurec.models.purchase import PurchaseModel
 from neurec.provenance import provenance, provenance_tags
 from neurec.train import distributed as dist
 from neurec.train import plots
@@ -47,7 +46,7 @@ class ExportConfig:
 @dataclass(frozen=True)
 class RunConfig:
     data: DataConfig
-    model: dict  # PurchaseModelConfig fields except n_items, which the vocabulary decides
+    model: dict  # the model group: `_target_` (neurec.models.build) and the keys its class takes
     trainer: TrainerConfig
     tracking: TrackingConfig
     export: ExportConfig
@@ -55,7 +54,7 @@ class RunConfig:
     out_dir: Path
     seed: int = 42
     run_name: str | None = None
-    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "als")
+    baselines: tuple[str, ...] = ("popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "session_knn", "als")
     optim: OptimConfig = field(default_factory=OptimConfig)
     resume: bool = False  # continue the run in out_dir from its last.pt, in the same MLflow run
     parent_run_id: str | None = None  # a sweep's parent MLflow run
@@ -81,24 +80,6 @@ class RunResult:
     data: PreparedData | None = None
     baseline_runs: dict[str, str] = field(default_factory=dict)  # method -> MLflow run id
     registered_version: str | None = None  # NAME/VERSION in the model registry
-
-
-def build_model(model_cfg: dict, data: PreparedData) -> PurchaseModel:
-    """The model for this data: item table size from the vocabulary, side features the catalogue actually has."""
-    kwargs = dict(model_cfg)
-    wanted = list(kwargs.pop("side_features", []))
-    match = [tuple(pair) for pair in kwargs.pop("match", [])]
-    features = build_item_features(data.catalog, data.vocab, wanted)
-    have = features.names
-    pairs = tuple((have.index(c), have.index(h)) for c, h in match if c in have and h in have)
-    missing = [n for n in wanted if n not in have]
-    if missing:
-        log.warning("side features not in the catalogue, left out: %s", missing)
-    model = PurchaseModel(PurchaseModelConfig(n_items=len(data.vocab), side_names=have, side_sizes=features.sizes, match_pairs=pairs, **kwargs))
-    model.set_item_attributes(torch.as_tensor(features.ids))
-    train_events = data.events[data.events["ts"] < data.boundaries.valid_start]
-    model.set_item_intervals(torch.as_tensor(repurchase_days(train_events, data.vocab)))
-    return model
 
 
 def baselines_by_name(names: tuple[str, ...]):

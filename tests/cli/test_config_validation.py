@@ -17,6 +17,7 @@ BAD = [
     ("trainer.device=tpu", "trainer.device=tpu: one of auto, cpu, cuda, cuda:N"),
     ("model.dropout=2", "model.dropout=2: a number in [0, 1)"),
     ("trainer.n_negatives=-5", "trainer.n_negatives=-5: at least 1"),
+    ("trainer.batch_negatives=0", "trainer.batch_negatives=0: at least 1"),
     ("model.dim=33", "model.dim=33: a multiple of model.n_heads=2"),
     ("optim.schedule=cosinee", "optim.schedule=cosinee: one of constant, cosine"),
     ("optim.lr=0", "optim.lr=0: a number > 0"),
@@ -72,3 +73,15 @@ def test_train_cli_exits_2_before_any_data_work(tmp_path, override, message):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (run / "data").exists() and not (run / "config.yaml").exists()  # nothing prepared or saved
+
+
+def test_unknown_extra_negatives_are_named(tmp_path, compose_train):
+    from omegaconf import OmegaConf
+
+    from neurec.cli.config import run_config
+
+    cfg = compose_train(["trainer.extra_negatives=[history,cart]"], tmp_path)
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("hydra")
+    with pytest.raises(ConfigError, match=r"trainer.extra_negatives: unknown \['cart'\]; choose from history, batch"):
+        run_config(cfg)

@@ -29,7 +29,7 @@ def trained(tmp_path_factory, mlflow_store, compose_train):
 
 def test_run_reports_model_and_baselines(trained):
     result, _ = trained
-    assert set(result.metrics) == {"model", "popularity", "popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "als",
+    assert set(result.metrics) == {"model", "popularity", "popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "session_knn", "als",
                                    "oracle"}
     for values in result.metrics.values():
         assert 0.0 <= values["ndcg_at_10"] <= values["hr_at_10"] <= 1.0
@@ -60,7 +60,7 @@ def test_mlflow_run_holds_params_epoch_metrics_and_bundle(trained):
     assert {"bundle", "checkpoint", "config.yaml", "plots"} <= names
     assert {a.path for a in client.list_artifacts(result.run_id, "plots")} == {"plots/learning_curves.png", "plots/reliability.png"}
     # every baseline is its own run in the same experiment, with the model's metric names
-    assert set(result.baseline_runs) == {"popularity", "popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "als",
+    assert set(result.baseline_runs) == {"popularity", "popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "session_knn", "als",
                                    "oracle"}
     fbt = client.get_run(result.baseline_runs["fbt"])
     assert fbt.info.experiment_id == run_.info.experiment_id and fbt.data.tags["neurec.model_run"] == result.run_id

@@ -206,8 +206,8 @@ def test_als_closed_form_matches_implicit_user_solve():
 
 def test_make_baselines_names_and_overrides():
     bs = make_baselines()
-    assert [b.name for b in bs] == ["popularity_recent", "fbt", "item_knn", "repeat", "als", "tifu_knn", "own_events",
-                                    "own_recent"]
+    assert [b.name for b in bs] == ["popularity_recent", "fbt", "item_knn", "repeat", "als", "tifu_knn", "session_knn",
+                                    "own_events", "own_recent"]
     tuned = {b.name: b for b in make_baselines({"popularity_recent": {"window_days": 7}, "als": {"factors": 16}})}
     assert tuned["popularity_recent"].window_days == 7 and tuned["als"].factors == 16
     with pytest.raises(ValueError, match="unknown baseline"):
@@ -267,3 +267,43 @@ def test_tifu_knn_is_own_history_plus_look_alike_customers(view):
     assert order(mixed)[:2] == [A, B] and mixed[F] < mixed[B]
     with pytest.raises(ValueError, match="alpha"):
         OwnNeighbours(alpha=1.5)
+
+
+def test_current_visit_starts_after_the_last_long_pause():
+    from neurec.features import bucket_of_gap
+    from neurec.models.baselines_session import current_visit
+
+    gaps_s = np.array([[0.0, 0.0, 60.0, 3 * 3600.0, 60.0, 1500.0], [0.0, 0.0, 0.0, 0.0, 60.0, 60.0]])
+    gaps = bucket_of_gap(gaps_s)
+    gaps[:, 0] = 1  # the window's first event has no predecessor
+    items = np.array([[A, B, C, D, E, F], [0, 0, 0, A, B, C]])
+    # Row 0: three hours before D start a new visit; 25 minutes before F do not. Row 1: one visit, padding kept 0.
+    assert current_visit(items, gaps).tolist() == [[0, 0, 0, D, E, F], [0, 0, 0, A, B, C]]
+
+
+def test_session_knn_scores_by_the_nearest_training_visits(view):
+    from neurec.models.baselines_session import NEW_VISIT_BUCKET, SessionKNN
+
+    # An old visit with D, a long pause, then the current visit: B, then A (newest). Only {B: 1/2, A: 1} counts.
+    items = np.array([[0, 0, D, B, A]])
+    gaps = np.array([[0, 0, 1, NEW_VISIT_BUCKET, 3]])
+    q = 1.0 / math.sqrt(1.0**2 + 0.5**2)
+    # Training visits: s1 {A,B}, s2 {C}, s3 {A,B,D}, s4 {A,E}, s5 {B,C,E}, s6 {C,D}, s7 {F,A,B}.
+    sim = {"s1": 1.5 * q / math.sqrt(2), "s3": 1.5 * q / math.sqrt(3), "s4": q / math.sqrt(2),
+           "s5": 0.5 * q / math.sqrt(3), "s7": 1.5 * q / math.sqrt(3)}
+    every = SessionKNN(k=100).fit(view).score_visit(items, gaps)[0]
+    expected = {A: sim["s1"] + sim["s3"] + sim["s4"] + sim["s7"], B: sim["s1"] + sim["s3"] + sim["s5"] + sim["s7"],
+                C: sim["s5"], D: sim["s3"], E: sim["s4"] + sim["s5"], F: sim["s7"]}
+    assert every[2:] == pytest.approx([expected[i] for i in range(2, 8)], abs=1e-8)
+    # Two neighbours: s1, then s3 over s7 (equal similarity: the earlier visit); s4, s5 and s7 no longer count.
+    two = SessionKNN(k=2).fit(view).score_visit(items, gaps)[0]
+    assert two[[A, B, D]] == pytest.approx([sim["s1"] + sim["s3"]] * 2 + [sim["s3"]], abs=1e-8)
+    assert two[[C, E, F]] == pytest.approx([0.0] * 3, abs=1e-8)
+    # With no pause, D belongs to the visit and changes the neighbours' weights.
+    joined = SessionKNN(k=100).fit(view).score_visit(items, np.array([[0, 0, 1, 3, 3]]))[0]
+    assert joined[D] > every[D]
+    # No visit at all: popularity among the bought items orders everything.
+    empty = SessionKNN().fit(view).score_visit(np.zeros((1, 5), np.int64), np.zeros((1, 5), np.int64))[0]
+    assert order(empty) == [A, B, C, D, E, F]
+    with pytest.raises(ValueError, match="k must be"):
+        SessionKNN(k=0)

@@ -74,3 +74,39 @@ def test_catalogue_loss_is_cross_entropy_over_trained_items_only():
     by_hand = [-(2.0 - math.log(math.exp(1) + math.exp(2) + 1)), -(3.0 - math.log(2 + math.exp(3)))]
     assert float(got) == pytest.approx(sum(by_hand) / 2, rel=1e-6)
     assert logits[0, 0] == 9.0  # the caller's logits are not changed
+
+
+def test_extra_negatives_take_own_items_and_other_rows_targets_but_never_the_target():
+    from neurec.train.loss import extra_negatives
+
+    target = torch.tensor([5, 6, 7])
+    sum_items = torch.tensor([[5, 9, 0], [8, 0, 0], [7, 7, 3]])  # 0 padding; the row's own target is no negative
+    neg = extra_negatives(("history", "batch"), target, sum_items, n_batch=2)
+    # history part, then the targets of the rows 1 and 2 before (cyclically)
+    assert neg.tolist() == [[0, 9, 0, 7, 6], [8, 0, 0, 5, 7], [0, 0, 3, 6, 5]]
+    assert extra_negatives(("batch",), target[:1], sum_items[:1], n_batch=4).shape == (1, 0)  # one row: no others
+    with pytest.raises(ValueError, match="unknown extra negatives"):
+        extra_negatives(("cart",), target, sum_items, 2)
+
+
+def test_masked_columns_do_not_count_in_either_loss():
+    logits = torch.tensor([[2.0, -1.0, 9.0, 0.5]])
+    valid = torch.tensor([[True, True, False, True]])
+    for kind in ("bce", "softmax"):
+        assert candidate_loss(logits, kind, valid) == pytest.approx(candidate_loss(logits[:, [0, 1, 3]], kind).item())
+
+
+def test_objective_with_extra_negatives_scores_them_and_trains(tmp_path):
+    from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
+    from neurec.train.loss import Objective
+
+    torch.manual_seed(0)
+    model = PurchaseModel(PurchaseModelConfig(n_items=20, max_history=4, dim=8, n_heads=1, summary_size=3))
+    inputs = [torch.tensor([[0, 2, 3, 4]] * 2), torch.tensor([[0, 1, 1, 3]] * 2), torch.tensor([[0, 1, 3, 3]] * 2),
+              torch.tensor([[4, 3, 0]] * 2), torch.zeros(2, 3, 7)]
+    target, neg = torch.tensor([4, 9]), torch.tensor([[10, 11], [12, 13]])
+    plain = Objective(model, "bce", 20)(inputs, target, neg)
+    both = Objective(model, "bce", 20, ("history", "batch"), n_batch=1)(inputs, target, neg)
+    assert torch.isfinite(both) and both.item() != pytest.approx(plain.item())
+    both.backward()
+    assert model.item_emb.weight.grad[3].abs().sum() > 0  # the own item 3 was scored as a negative

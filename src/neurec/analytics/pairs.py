@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from neurec.analytics.orders import PairConfig, order_lines
+from neurec.cooccurrence import lift
 
 SEGMENTS = ("all", "first_time", "returning", "high_value")
 _DAY = 86400.0
@@ -132,7 +133,7 @@ def _ratios(out: pd.DataFrame, per_key: pd.DataFrame, n_orders: int, cfg: PairCo
         "a": out["a"].to_numpy(), "b": out["b"].to_numpy(), "n_orders": n_orders,
         "orders_a": orders_a.astype(np.int64), "orders_b": orders_b.astype(np.int64), "orders_ab": ab.astype(np.int64),
         "support": ab / n_orders if n_orders else np.nan, "confidence": ab / orders_a,
-        "lift": np.divide(ab * n_orders, orders_a * orders_b, out=np.full(len(out), np.nan), where=orders_b > 0),
+        "lift": lift(ab, orders_a, orders_b, n_orders),
         "buyers_a": buyers_a.astype(np.int64),
         "attach_same_order": out["buyers_same"].to_numpy() / buyers_a,
         "attach_within_days": out["buyers_within"].to_numpy() / buyers_a, "window_days": cfg.window_days,

@@ -11,11 +11,8 @@ import re
 from omegaconf import DictConfig
 
 from neurec.cli.validate import Checker, check_date, dataclass_hints, raise_problems, resolve, target_hints
+from neurec.errors import ConfigError
 
-# PurchaseModelConfig fields the data decides (vocabulary, catalogue, event encoding), never the config.
-MODEL_DERIVED = ("n_items", "side_names", "side_sizes", "match_pairs", "n_event_types", "n_gap_buckets")
-# Keys of the model group that build_model turns into PurchaseModelConfig fields.
-MODEL_EXTRA = {"side_features": list[str], "match": list[list[str]]}
 # The history length lives in the model; the data is encoded with it (issue 18: two copies could disagree).
 HISTORY_OWNER = "the history length is model.max_history; the data is encoded with the model's value"
 _ANY_PATHS = dict  # paths.* are folders built from interpolations; Hydra resolves them
@@ -91,10 +88,18 @@ def _check_target_group(checker: Checker, group: str, node: object) -> None:
 
 
 def _check_model(checker: Checker, model: dict) -> None:
-    from neurec.models.purchase import PurchaseModelConfig
+    """The keys the `_target_` class takes: its config dataclass's fields less those the data decides, plus the
+    extra keys its `from_data` reads."""
+    from neurec.models.build import DEFAULT_MODEL, model_class
 
-    hints = {**dataclass_hints(PurchaseModelConfig, skip=MODEL_DERIVED), **MODEL_EXTRA}
-    refused = {k: "set from the data (vocabulary, catalogue, event encoding), not by the config" for k in MODEL_DERIVED}
+    target = model.get("_target_", DEFAULT_MODEL)
+    try:
+        cls = model_class(target)
+    except ConfigError as e:
+        checker.add("model._target_", target, str(e).split(": ", 1)[1])
+        return
+    hints = {**dataclass_hints(cls.config_class, skip=cls.config_derived), **cls.config_extra, "_target_": str}
+    refused = {k: "set from the data (vocabulary, catalogue, event encoding), not by the config" for k in cls.config_derived}
     good = checker.check_node("model", model, hints, refused)
     dim, heads = good.get("dim"), good.get("n_heads")
     if dim is not None and heads is not None and dim % heads:

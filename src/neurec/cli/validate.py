@@ -54,6 +54,7 @@ def _rules() -> dict[str, Rule]:
     rules = {
         "seed": SEED, "trainer.seed": SEED, "data.simulator.seed": SEED,
         "trainer.epochs": at_least(1), "trainer.batch_size": at_least(1), "trainer.n_negatives": at_least(1),
+        "trainer.batch_negatives": at_least(1),
         "trainer.patience": at_least(1), "trainer.num_threads": at_least(1),
         "trainer.loss": one_of("bce", "softmax", "full_softmax"), "trainer.monitor": one_of(*monitors),
         "optim.name": one_of(*OPTIMIZERS), "optim.schedule": one_of(*SCHEDULES), "optim.lr": POSITIVE,

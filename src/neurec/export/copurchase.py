@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neurec.cooccurrence import basket_pairs
 from neurec.schema import EVENT_TYPE, ITEM_ID, N_RESERVED_IDS, SESSION_ID, USER_ID, EventType
 from neurec.serving.copurchase import COPURCHASE_FORMAT
 from neurec.vocab import ItemVocab
@@ -76,15 +77,10 @@ def _pairs(baskets: pd.DataFrame, top_n: int, min_support: int, max_basket: int,
     size = np.bincount(basket) if basket.size else np.zeros(0, dtype=np.int64)
     ok = size[basket] <= max_basket
     item_codes, item_ids = pd.factorize(baskets[ITEM_ID].astype(str).to_numpy()[ok])
-    basket = basket[ok]
-    n_baskets = int(np.unique(basket).size)
-    in_baskets = np.bincount(item_codes, minlength=len(item_ids))  # baskets holding each item
-    one = pd.DataFrame({"basket": basket, "a": item_codes})
-    pairs = one.merge(one.rename(columns={"a": "b"}), on="basket")
-    pairs = pairs[pairs["a"] != pairs["b"]]
-    both = pairs.groupby(["a", "b"], sort=False).size().rename("support").reset_index()
-    both = both[both["support"] >= min_support]
-    both["lift"] = both["support"] * n_baskets / (in_baskets[both["a"]] * in_baskets[both["b"]])
+    pairs = basket_pairs(basket[ok], item_codes, len(item_ids))
+    pairs = pairs.keep(pairs.both >= min_support)
+    n_baskets, in_baskets = pairs.n_baskets, pairs.in_baskets
+    both = pd.DataFrame({"a": pairs.a, "b": pairs.b, "support": pairs.both, "lift": pairs.lift()})
     both = both[both["lift"] > min_lift]
     # Best lift first; more support breaks ties (better evidence), then the id, so the file is reproducible.
     both["b_id"] = np.asarray(item_ids)[both["b"].to_numpy()]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from neurec.cooccurrence import basket_pairs, binary_matrix  # binary_matrix: re-exported to the other baselines
 from neurec.history_summary import SUMMARY_FIELDS, TYPE_WEIGHTS
 from neurec.schema import N_RESERVED_IDS, SESSION_ID, USER_ID, EventType
 
@@ -91,14 +92,6 @@ def gather_rows(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     return owner, m.indices[idx], m.data[idx]
 
 
-def binary_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """0/1 csr matrix with a one wherever (row, col) occurs at least once."""
-    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m
-
-
 def _check_fitted(value: object, name: str) -> None:
     if value is None:
         raise RuntimeError(f"baseline {name!r}: call fit() before score()")
@@ -151,14 +144,10 @@ class FrequentlyBoughtTogether:
         keep = item >= N_RESERVED_IDS
         keys = [USER_ID, SESSION_ID] if self.basket == "session" else [USER_ID]
         basket = d.loc[keep, keys].groupby(keys, sort=False, observed=True).ngroup().to_numpy()
-        n_baskets = int(basket.max()) + 1 if len(basket) else 0
-        m = binary_matrix(basket, item[keep], (n_baskets, view.n_items))  # (baskets, items)
-        in_baskets = np.asarray(m.sum(axis=0)).ravel()  # baskets holding each item
-        co = (m.T @ m).tocoo()  # (items, items) baskets holding both
-        ok = (co.row != co.col) & (co.data >= self.min_support)
-        a, b, both = co.row[ok], co.col[ok], co.data[ok]
-        lift = both * n_baskets / (in_baskets[a] * in_baskets[b])
-        self._lift = sp.csr_matrix((lift, (a, b)), shape=(view.n_items, view.n_items))
+        pairs = basket_pairs(basket, item[keep], view.n_items)
+        pairs = pairs.keep(pairs.both >= self.min_support)
+        lift = pairs.lift()
+        self._lift = sp.csr_matrix((lift, (pairs.a, pairs.b)), shape=(view.n_items, view.n_items))
         # Every score is 0 or one stored lift value, so a tie term below half their smallest gap is exact.
         levels = np.unique(np.concatenate([[0.0], lift]))
         gap = float(np.diff(levels).min()) if len(levels) > 1 else 1.0
@@ -249,13 +238,14 @@ class OwnRecent(OwnEvents):
 
 
 def make_baselines(cfg: dict | None = None) -> list[Baseline]:
-    """All eight baselines, unfitted. `cfg` maps a baseline's name to keyword overrides, e.g.
+    """All nine baselines, unfitted. `cfg` maps a baseline's name to keyword overrides, e.g.
     {"popularity_recent": {"window_days": 7}, "als": {"factors": 32}}; unknown names or keys raise ValueError."""
     # Imported here: baselines_cf imports the helpers above, so a module-level import would be circular.
     from neurec.models.baselines_cf import ALSBaseline, ItemKNN
     from neurec.models.baselines_neighbours import OwnNeighbours
+    from neurec.models.baselines_session import SessionKNN
 
-    classes = (PopularityRecent, FrequentlyBoughtTogether, ItemKNN, RepeatPurchase, ALSBaseline, OwnNeighbours)
+    classes = (PopularityRecent, FrequentlyBoughtTogether, ItemKNN, RepeatPurchase, ALSBaseline, OwnNeighbours, SessionKNN)
     by_name = {c.name: c for c in (*classes, OwnEvents, OwnRecent)}
     cfg = dict(cfg or {})
     unknown = sorted(set(cfg) - set(by_name))

@@ -7,6 +7,7 @@ and serving passes nothing but ids.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from torch import nn
 from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, causal_padding_mask
 from neurec.models.summary_match import SlotScore, scatter_gather, slot_features
 from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,16 @@ def model_inputs(batch: dict, device: str | torch.device = "cpu") -> list[torch.
 
 
 class PurchaseModel(nn.Module):
+    """The model that `configs/model/sasrec.yaml` names with `_target_`. A second architecture is another class
+    with the same three class attributes, `from_data`, `forward`, `score_all`, `checkpoint` and `from_checkpoint`
+    (subclassing this one and replacing `encode` is the short way), named by its own config file."""
+
+    config_class = PurchaseModelConfig
+    # Fields the data decides (vocabulary, catalogue, event encoding), never the config.
+    config_derived = ("n_items", "side_names", "side_sizes", "match_pairs", "n_event_types", "n_gap_buckets")
+    # Config keys that `from_data` turns into fields: catalogue columns, and which of them must match.
+    config_extra = {"side_features": list[str], "match": list[list[str]]}
+
     def __init__(self, cfg: PurchaseModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -74,6 +87,29 @@ class PurchaseModel(nn.Module):
         nn.init.zeros_(self.item_bias.weight)
         for table in self.side_emb:
             nn.init.normal_(table.weight, std=0.05)
+
+    @classmethod
+    def from_data(cls, model_cfg: dict, data) -> "PurchaseModel":
+        """The model for this data (a `neurec.data.prepare.PreparedData`): the item table sized by the vocabulary,
+        the side features the catalogue actually has, re-buy intervals from the training period."""
+        from neurec.data.item_features import build_item_features  # training-side helpers, imported when building
+        from neurec.export.copurchase import repurchase_days
+
+        kwargs = dict(model_cfg)
+        wanted = list(kwargs.pop("side_features", []))
+        match = [tuple(pair) for pair in kwargs.pop("match", [])]
+        features = build_item_features(data.catalog, data.vocab, wanted)
+        have = features.names
+        pairs = tuple((have.index(c), have.index(h)) for c, h in match if c in have and h in have)
+        missing = [n for n in wanted if n not in have]
+        if missing:
+            log.warning("side features not in the catalogue, left out: %s", missing)
+        model = cls(cls.config_class(n_items=len(data.vocab), side_names=have, side_sizes=features.sizes,
+                                     match_pairs=pairs, **kwargs))
+        model.set_item_attributes(torch.as_tensor(features.ids))
+        train_events = data.events[data.events["ts"] < data.boundaries.valid_start]
+        model.set_item_intervals(torch.as_tensor(repurchase_days(train_events, data.vocab)))
+        return model
 
     def set_item_attributes(self, ids: torch.Tensor) -> None:
         """(n_side, n_items) side feature ids per model item, from the catalogue."""
@@ -140,7 +176,9 @@ class PurchaseModel(nn.Module):
         return logits + self._match(hist_items, hist_types, cands) + self._repeat(user, sum_items, sum_feats, cands)
 
     def checkpoint(self, **extra: object) -> dict:
-        return {"model_config": asdict(self.cfg), "state_dict": self.state_dict(), **extra}
+        cls = type(self)  # recorded so that neurec.models.build.load_model rebuilds the same architecture
+        return {"model_class": f"{cls.__module__}.{cls.__qualname__}", "model_config": asdict(self.cfg),
+                "state_dict": self.state_dict(), **extra}
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "PurchaseModel":
@@ -149,6 +187,6 @@ class PurchaseModel(nn.Module):
         for key in ("side_names", "side_sizes"):
             cfg[key] = tuple(cfg.get(key, ()))
         cfg["match_pairs"] = tuple(tuple(p) for p in cfg.get("match_pairs", ()))
-        model = cls(PurchaseModelConfig(**cfg))
+        model = cls(cls.config_class(**cfg))
         model.load_state_dict(ckpt["state_dict"])
         return model

@@ -42,6 +42,9 @@ class TrainerConfig:
     batch_size: int = 256  # examples per step, across all processes under torchrun
     loss: str = "bce"  # bce | softmax (against n_negatives sampled items) | full_softmax (against every item)
     n_negatives: int = 128
+    # Negatives beside the uniform ones: history (the customer's own summary items), batch (other rows' targets).
+    extra_negatives: tuple[str, ...] = ()
+    batch_negatives: int = 32  # other rows' targets per example when extra_negatives has "batch"
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     monitor: str = "ndcg_at_10"
     device: str = "auto"  # auto (the GPU when there is one) | cpu | cuda | cuda:N
@@ -61,7 +64,13 @@ class TrainerConfig:
 
         if self.precision not in PRECISIONS:
             raise ConfigError(f"trainer.precision: {self.precision!r}; choose from {', '.join(PRECISIONS)}")
-        for key in ("epochs", "batch_size", "n_negatives", "patience", "log_every"):
+        from neurec.train.loss import EXTRA_NEGATIVES
+
+        object.__setattr__(self, "extra_negatives", tuple(self.extra_negatives))  # a Hydra list, kept hashable
+        unknown = [k for k in self.extra_negatives if k not in EXTRA_NEGATIVES]
+        if unknown:
+            raise ConfigError(f"trainer.extra_negatives: unknown {unknown}; choose from {', '.join(EXTRA_NEGATIVES)}")
+        for key in ("epochs", "batch_size", "n_negatives", "patience", "log_every", "batch_negatives"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"trainer.{key}: expected a whole number >= 1, got {getattr(self, key)!r}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -197,7 +206,7 @@ def _train_epoch(model: PurchaseModel, data: ExampleSet, step: _Step, cfg: Train
 
 
 def _make_step(model: PurchaseModel, cfg: TrainerConfig, optim: OptimConfig, negatives_end: int, world: dist.Dist) -> _Step:
-    objective: torch.nn.Module = Objective(model, cfg.loss, negatives_end)
+    objective: torch.nn.Module = Objective(model, cfg.loss, negatives_end, cfg.extra_negatives, cfg.batch_negatives)
     if world.active:
         from torch.nn.parallel import DistributedDataParallel
 
