@@ -22,6 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT = "import time; t = time.perf_counter(); import neurec.serving; print(time.perf_counter() - t)"
 
 
+def source_copy(dest: Path) -> Path:
+    """The checkout's build inputs, copied: setuptools leaves a build/ folder beside the sources it builds."""
+    import shutil
+
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, dest / name)
+    for name in ("src", "configs"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
 def size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
 
@@ -48,8 +60,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="neurec-install-") as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(tmp / "wheel")], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", str(source_copy(tmp / "src")), "--no-deps",
+                        "--no-build-isolation", "-q", "-w", str(tmp / "wheel")], check=True)
         (wheel,) = (tmp / "wheel").glob("neurec-*.whl")
         for name, extra in (("scorer (core)", ""), ("service ([serve])", "serve")):
             python = make_env(tmp / name.split()[0], wheel, extra)

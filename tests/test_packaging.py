@@ -21,6 +21,18 @@ HEAVY = ("torch", "mlflow", "hydra", "omegaconf", "pandas", "pyarrow", "scipy", 
 SCORER_MB_TARGET = 250
 
 
+def source_copy(dest: Path) -> Path:
+    """What the wheel is built from, copied: setuptools leaves a build/ folder beside the sources it builds."""
+    import shutil
+
+    for name in ("pyproject.toml", "README.md"):
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    for name in ("src", "configs"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
 def _project() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -40,8 +52,8 @@ def test_the_core_install_is_the_scorer_alone():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source_copy(out / "src")), "--no-deps",
+                    "--no-build-isolation", "-q", "-w", str(out)], check=True, capture_output=True, timeout=300)
     (found,) = out.glob("neurec-*.whl")
     return found
 
