@@ -54,10 +54,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=20.0, help="HTTP load seconds (default 20)")
     p.add_argument("--concurrency", type=int, default=8, help="HTTP connections (default 8)")
     p.add_argument("--rate", type=float, default=200.0, help="target HTTP requests per second (default 200)")
+    p.add_argument("--workers", type=int, default=1, help="neurec-serve --workers for the HTTP parts (default 1)")
+    p.add_argument("--sweep", default="100,200,300,400,500,600,700,800,1000",
+                   help="target rates (req/s) for the capacity sweep, comma-separated; '' skips it")
+    p.add_argument("--sweep-seconds", type=float, default=6.0, help="seconds per sweep rate (default 6)")
+    p.add_argument("--p99-limit", type=float, default=20.0, help="the p99 (ms) the sweep looks for (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the headline figures here")
     args = p.parse_args()
-    if min(args.history, args.reps, args.concurrency) < 1 or args.warmup < 0 or args.duration * args.rate < 1:
+    if min(args.history, args.reps, args.concurrency, args.workers) < 1 or args.warmup < 0 or args.duration * args.rate < 1:
         p.error("--history, --reps and --concurrency must be >= 1, --warmup >= 0, and --duration x --rate >= 1")
     return args
 
@@ -221,10 +226,10 @@ def post(conn: http.client.HTTPConnection, body: bytes) -> int:
     return resp.status
 
 
-def start_server(bundle: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
+def start_server(bundle: Path, log_path: Path, workers: int = 1) -> tuple[subprocess.Popen, int]:
     port = free_port()
     cmd = [sys.executable, "-m", "neurec.cli.serve", "--bundle", str(bundle), "--host", HOST, "--port", str(port),
-           "--no-access-log"]
+           "--no-access-log", "--workers", str(workers)]
     with open(log_path, "w") as log:  # the child keeps its own copy of the file descriptor
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -295,24 +300,40 @@ def http_load(port: int, body: bytes, duration: float, concurrency: int, rate: f
             "sent": len(results), "planned": total, "late_p99": late}
 
 
-def bench_http(bundle: Path, request: dict, args: argparse.Namespace) -> dict:
+def bench_http(bundle: Path, request: dict, args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """The fixed-rate run, then the capacity sweep, against one server process (group)."""
     args.work.mkdir(parents=True, exist_ok=True)
     log_path = args.work / "neurec-serve.log"
-    proc, port = start_server(bundle, log_path)
+    proc, port = start_server(bundle, log_path, args.workers)
     try:
         body = json.dumps(request).encode()
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        for _ in range(50):  # warm-up, and a check that the request is one the service accepts
+        for _ in range(50 * args.workers):  # warm-up, and a check that the request is one the service accepts
             status = post(conn, body)
             if status != 200:
                 raise SystemExit(f"neurec-serve answered {status} to the benchmark request; see {log_path}")
         conn.close()
-        return http_load(port, body, args.duration, args.concurrency, args.rate)
+        fixed = http_load(port, body, args.duration, args.concurrency, args.rate)
+        sweep = []
+        for rate in [float(r) for r in args.sweep.split(",") if r.strip()]:
+            res = http_load(port, body, args.sweep_seconds, args.concurrency, rate)
+            sweep.append({"target": rate, **res})
+            # One step past the limit shows the knee; further steps only queue.
+            if res["p99"] > args.p99_limit or res["errors"] or res["rps"] < 0.9 * rate:
+                break
+        return fixed, sweep
     finally:
         stop_server(proc)
 
 
-def report(info: dict, rows: dict, shares: dict, scored: dict, http: dict, args: argparse.Namespace) -> dict:
+def capacity(sweep: list[dict], limit_ms: float) -> float | None:
+    """The highest achieved rate whose p99 stayed within the limit, with no errors and >= 90 % of its target."""
+    good = [s["rps"] for s in sweep if s["p99"] <= limit_ms and not s["errors"] and s["rps"] >= 0.9 * s["target"]]
+    return max(good, default=None)
+
+
+def report(info: dict, rows: dict, shares: dict, scored: dict, http: dict, sweep: list[dict],
+           args: argparse.Namespace) -> dict:
     # 100 candidates is the headline; 500 shows how cost grows with the candidate count.
     figures = {
         "p50_ms": rows[("recommend", 100)][0],
@@ -323,6 +344,8 @@ def report(info: dict, rows: dict, shares: dict, scored: dict, http: dict, args:
         "model_share": shares["model"],
         "other_share": shares["other"],
         "http_p50_ms": http["p50"], "http_p99_ms": http["p99"], "http_rps": http["rps"], "http_errors": http["errors"],
+        "workers": args.workers, "p99_limit_ms": args.p99_limit,
+        "rps_within_p99_limit": capacity(sweep, args.p99_limit) or float("nan"),
     }
     print(f"\nbundle {info['bundle']}: {info['n_items']:,} model items, dim {info['dim']}, {info['layers']} layers; "
           f"history {args.history}; {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
@@ -340,6 +363,14 @@ def report(info: dict, rows: dict, shares: dict, scored: dict, http: dict, args:
           f"{http['errors']} errors; p99 start delay behind schedule {http['late_p99']:.1f} ms")
     print(f"onnxruntime vs torch eager (p50, 100 candidates): {fmt(figures['ort_speedup_vs_torch'], 'x')}; "
           f"max |logit diff| {fmt(info.get('max_diff'), '', '.1e')}")
+    if sweep:
+        print(f"\nCapacity sweep ({args.workers} worker(s), {args.concurrency} connections, {args.sweep_seconds:g} s a rate; "
+              f"the client shares the machine):\n")
+        print("| target req/s | achieved req/s | p50 ms | p99 ms | errors |")
+        print("|---:|---:|---:|---:|---:|")
+        for s in sweep:
+            print(f"| {s['target']:g} | {s['rps']:.0f} | {s['p50']:.2f} | {s['p99']:.2f} | {s['errors']} |")
+        print(f"\nHighest rate with p99 <= {args.p99_limit:g} ms: {fmt(figures['rps_within_p99_limit'], ' req/s', '.0f')}")
     pct = {k: fmt(v * 100, "%", ".0f") for k, v in shares.items()}
     print(f"Scorer.recommend time (100 candidates): rules {pct['rules']}, onnxruntime call {pct['model']}, "
           f"parsing/encoding/candidates/calibration {pct['other']}")
@@ -381,10 +412,11 @@ def main() -> None:
         info["max_diff"] = max(diffs, default=float("nan"))  # same model in both: a large value is a bug
     else:
         print(f"no checkpoint at {checkpoint}: torch comparison skipped (pass --checkpoint)", file=sys.stderr)
-    http = bench_http(bundle, requests[100], args)
-    figures = report(info, rows, shares, scored, http, args)
+    http, sweep = bench_http(bundle, requests[100], args)
+    figures = report(info, rows, shares, scored, http, sweep, args)
     if args.json:  # NaN (a part that could not run) as null: JSON has no NaN
         clean = {k: (v if np.isfinite(v) else None) for k, v in figures.items()}
+        clean["sweep"] = [{k: (v if np.isfinite(v) else None) for k, v in s.items()} for s in sweep]
         args.json.write_text(json.dumps(clean, indent=2) + "\n")
 
 

@@ -273,3 +273,19 @@ def test_versions_are_canonical():
 def test_a_cached_version_is_reused_without_asking(server, tmp_path, cached):
     server.answers["files"] = {}  # a fetch would now fail
     assert resolve_bundle(f"models:/{NAME}/1", server.uri, cached[0]) == cached[1]
+
+
+def test_a_scorer_from_the_registry_says_which_version_its_alias_gave(server, tmp_path, monkeypatch):
+    import hashlib
+
+    from neurec.serving import Scorer
+    from neurec.serving.service import metadata
+
+    monkeypatch.setenv("NEUREC_CACHE", str(tmp_path / "cache"))
+    scorer = Scorer.from_bundle(f"models:/{NAME}@champion", tracking_uri=server.uri)
+    assert scorer.registry == {"name": NAME, "version": "1", "alias": "champion"}
+    meta = metadata(scorer)
+    assert meta["registry"] == scorer.registry
+    assert meta["bundle_sha256"] == hashlib.sha256((scorer.bundle.path / "manifest.json").read_bytes()).hexdigest()
+    assert Scorer.from_bundle(f"models:/{NAME}/1", tracking_uri=server.uri).registry["alias"] is None
+    assert Scorer.from_bundle(scorer.bundle.path).registry is None  # a folder names no registry

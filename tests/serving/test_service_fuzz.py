@@ -24,7 +24,7 @@ from neurec.serving.service import create_app  # noqa: E402
 EXAMPLES = 100  # per operation and mode: about 10 s for all of them on 2 cores
 MAX_BODY = 4096  # small, so generated batches also reach the 413 path
 MAX_BATCH = 3
-OPERATIONS = {"POST /recommend", "POST /recommend/batch", "GET /healthz", "GET /metadata"}
+OPERATIONS = {"POST /recommend", "POST /recommend/batch", "GET /healthz", "GET /readyz", "GET /metrics", "GET /metadata"}
 # A refusal of spec-violating input may be any of these; 413 is the body limit, a deployment setting.
 REFUSALS = [400, 413, 415, 422]
 

@@ -88,9 +88,50 @@ def test_healthz_and_metadata(client, shop):
     assert (meta["max_body_bytes"], meta["max_batch"]) == (MAX_BODY, MAX_BATCH)
 
 
+def test_readyz_and_metrics_count_requests_statuses_and_rule_drops(shop):
+    import hashlib
+
+    fresh = shop.with_rules(shop.rules)  # its own drop counters
+    # Outside its lifespan (not started, or shutting down) the app is alive but not ready.
+    idle = TestClient(create_app(fresh))
+    assert idle.get("/healthz").status_code == 200
+    assert (idle.get("/readyz").status_code, idle.get("/readyz").json()) == (503, {"status": "not ready"})
+    with TestClient(create_app(fresh, max_body_bytes=MAX_BODY)) as c:
+        assert c.get("/readyz").json() == {"status": "ready"}
+        meta = c.get("/metadata").json()
+        assert meta["bundle_sha256"] == hashlib.sha256((shop.bundle.path / BUNDLE_MANIFEST).read_bytes()).hexdigest()
+        assert meta["registry"] is None
+        for _ in range(3):
+            assert c.post("/recommend", json=REQUEST).status_code == 200
+        assert c.post("/recommend", json={"history": [], "k": "3"}).status_code == 422
+        assert c.post("/recommend", content=b'{"history": []' + b" " * MAX_BODY + b"}",
+                      headers={"content-type": "application/json"}).status_code == 413
+        assert c.get("/wp-login.php").status_code == 404
+        text = c.get("/metrics")
+    assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = text.text.splitlines()
+    assert 'neurec_requests_total{method="POST",route="/recommend",status="200"} 3' in lines
+    assert 'neurec_requests_total{method="POST",route="/recommend",status="422"} 1' in lines
+    assert 'neurec_requests_total{method="POST",route="/recommend",status="413"} 1' in lines
+    assert 'neurec_requests_total{method="GET",route="other",status="404"} 1' in lines  # no label per stray path
+    assert 'neurec_request_seconds_count{route="/recommend"} 5' in lines
+    assert 'neurec_request_seconds_bucket{route="/recommend",le="+Inf"} 5' in lines
+    # Every drop the rules made in the three answers, by reason, as the explain lists show them.
+    dropped = shop.recommend(REQUEST)["dropped"]
+    expected = {}
+    for d in dropped:
+        expected[d["reason"]] = expected.get(d["reason"], 0) + 3
+    assert expected and fresh.drops() == expected
+    for reason, n in expected.items():
+        assert f'neurec_rule_drops_total{{reason="{reason}"}} {n}' in lines
+
+
 def test_openapi_has_the_endpoints_and_examples(client):
     spec = client.get("/openapi.json").json()
-    assert {"/recommend", "/recommend/batch", "/healthz", "/metadata"} <= set(spec["paths"])
+    assert {"/recommend", "/recommend/batch", "/healthz", "/readyz", "/metrics", "/metadata"} <= set(spec["paths"])
+    ok = spec["paths"]["/metadata"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/Metadata"}
+    assert "bundle_sha256" in spec["components"]["schemas"]["Metadata"]["properties"]
     schemas = spec["components"]["schemas"]
     assert schemas["RecommendRequest"]["examples"][0]["history"]
     assert schemas["RecommendRequest"]["additionalProperties"] is False
@@ -247,3 +288,37 @@ def test_bad_bundle_exits_2_with_one_line(shop_copy):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("neurec-serve: error: ") and "manifest.json is missing" in lines[0]
+
+
+def test_workers_share_one_port_and_stop_on_sigterm(shop_bundle, shop):
+    port = free_port()
+    proc = subprocess.Popen(serve_cmd(shop_bundle, port) + ["--workers", "2", "--graceful-seconds", "5"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(proc, port)
+        assert call(port, "GET", "/readyz") == (200, {"status": "ready"})
+        for _ in range(4):  # whichever worker takes it, the same bundle answers
+            assert call(port, "POST", "/recommend", REQUEST) == (200, shop.recommend(REQUEST))
+        assert call(port, "GET", "/metadata")[1]["max_body_bytes"] == MAX_BODY  # the options reached the workers
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("neurec-serve --workers 2 did not stop within 20 s of SIGTERM")
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--workers", "0"], "--workers must be >= 1"),
+    (["--graceful-seconds", "-1"], "--graceful-seconds must be >= 0"),
+    (["--port", "70000"], "--port must be between 0 and 65535"),
+    (["--max-batch", "0"], "--max-batch must be >= 1"),
+])
+def test_bad_serve_options_exit_2_naming_the_option(shop_bundle, flags, message):
+    out = subprocess.run(serve_cmd(shop_bundle, free_port()) + flags, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

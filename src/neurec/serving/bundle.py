@@ -6,6 +6,7 @@ reads it is deploying, not debugging: a bundle is either exactly what the export
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -54,6 +55,8 @@ class Bundle:
     rules: RulesConfig
     model_path: Path
     copurchase: CoPurchase | None = None  # None: copurchase.json holds no statistics (e.g. too little data)
+    # sha256 of the manifest as loaded. The manifest lists every file's sha256, so this names the whole bundle.
+    manifest_sha256: str = ""
 
     @property
     def model_version(self) -> str:
@@ -111,7 +114,8 @@ def open_bundle(path: str | Path, threads: int = 1,
     copurchase = _read_copurchase(root, items)
     session = _open_session(root, manifest, threads)
     model_path = root / BUNDLE_MODEL
-    return Bundle(root, manifest, vocab, items, rules, model_path, copurchase), session
+    digest = hashlib.sha256(raw).hexdigest()
+    return Bundle(root, manifest, vocab, items, rules, model_path, copurchase, digest), session
 
 
 def _read_manifest(root: Path, raw: bytes) -> dict[str, Any]:

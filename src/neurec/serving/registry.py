@@ -117,6 +117,17 @@ def resolve_bundle(spec: str | Path, tracking_uri: str | None = None, cache_dir:
     return dest
 
 
+def registry_source(spec: str | Path, resolved: Path) -> dict[str, str | None] | None:
+    """Which registered model a bundle came from: name, version and the alias asked for; None for a folder.
+
+    The version is the resolved one (the cache folder's name), also when an alias was asked for, so /metadata
+    says which version an alias pointed at when the service loaded it."""
+    if not is_registry_uri(spec):
+        return None
+    ref = parse_model_uri(str(spec))
+    return {"name": ref.name, "version": ref.version or Path(resolved).name, "alias": ref.alias}
+
+
 def _safe(uri: str) -> str:
     """A cache folder name per registry, so two servers' version 3 never collide; never '.', '..' or hidden."""
     return re.sub(r"[^A-Za-z0-9.-]+", "_", uri).strip("_.-")[:100] or "registry"

@@ -75,7 +75,14 @@ class Scorer:
         self.margin_ref = ref
         self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
         self.policy = Policy(cat, co, self.rules, ref)
+        self.registry: dict[str, str | None] | None = None  # name, version, alias when loaded from models:/
+        # Candidates dropped so far, by reason code (0 = kept): the service's /metrics reads it.
+        self.drop_counts = np.zeros(len(rules.REASONS) + 1, dtype=np.int64)
         self._warm_up()
+
+    def drops(self) -> dict[str, int]:
+        """Candidates dropped since loading, by the rule's reason; reasons that never fired are left out."""
+        return {reason: int(n) for reason, n in zip(rules.REASONS, self.drop_counts[1:].tolist()) if n}
 
     @classmethod
     def from_bundle(cls, path: str | Path, threads: int = 1, tracking_uri: str | None = None,
@@ -83,11 +90,13 @@ class Scorer:
         """`path`: a bundle folder, or a registered model as models:/NAME@ALIAS or models:/NAME/VERSION (fetched
         from `tracking_uri`, default $MLFLOW_TRACKING_URI, into a local cache). `require_signature`: refuse a
         bundle without a valid manifest.sig (None: $NEUREC_REQUIRE_SIGNATURE; see neurec.serving.signing)."""
-        from neurec.serving.registry import resolve_bundle
+        from neurec.serving.registry import registry_source, resolve_bundle
 
-        bundle, session = open_bundle(resolve_bundle(path, tracking_uri), threads=threads,
-                                      require_signature=require_signature)
-        return cls(bundle, session)
+        resolved = resolve_bundle(path, tracking_uri)
+        bundle, session = open_bundle(resolved, threads=threads, require_signature=require_signature)
+        scorer = cls(bundle, session)
+        scorer.registry = registry_source(path, resolved)
+        return scorer
 
     @property
     def ranker(self) -> "Ranker":
@@ -98,7 +107,9 @@ class Scorer:
 
     def with_rules(self, rules: RulesConfig) -> "Scorer":
         """The same model and onnxruntime session under other rules: a variant or a what-if costs no second load."""
-        return Scorer(replace(self.bundle, rules=rules), self._session)
+        other = Scorer(replace(self.bundle, rules=rules), self._session)
+        other.registry = self.registry
+        return other
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.score_batch([self.prepare(request)])[0]
@@ -202,6 +213,7 @@ class Scorer:
         codes[pos[capped]] = rules.REASONS.index(rules.CATEGORY_CAP) + 1
         items = [self._item(p, int(pos[j]), rank, float(kept[j]), float(score[j]))
                  for rank, j in enumerate(chosen.tolist(), start=1)]
+        self.drop_counts += np.bincount(codes, minlength=self.drop_counts.size)
         response: dict[str, Any] = {
             "items": items,
             "placement": p.placement,

@@ -16,9 +16,11 @@ thread hand-offs while the GIL serialises the Python parts anyway. The price is 
 batch a few tens), so /healthz and new connections wait that long too. To use more cores, run more processes.
 """
 
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from neurec import __version__
@@ -32,6 +34,7 @@ from neurec.serving.request import (
     whole_number,
 )
 from neurec.serving.experiments import ExperimentScorer
+from neurec.serving.metrics import CONTENT_TYPE, Measure, ServiceMetrics
 from neurec.serving.rules_config import KINDS, PLACEMENTS
 from neurec.serving.scorer import Scorer
 
@@ -151,6 +154,39 @@ class BatchResponse(BaseModel):
     responses: list[RecommendResponse]
 
 
+class Status(BaseModel):
+    status: Literal["ok", "ready", "not ready"]
+
+
+class Registry(BaseModel):
+    name: str
+    version: str = Field(description="the version served (what the alias pointed at when the service loaded)")
+    alias: str | None = Field(description="the alias asked for (models:/NAME@ALIAS), else null")
+
+
+class Metadata(BaseModel):
+    """The bundle in force. Documentation only, like RecommendResponse; tests compare the answer with it."""
+
+    model_version: str
+    training_run_id: str | None
+    bundle_sha256: str = Field(description="sha256 of manifest.json, which lists every file's sha256")
+    registry: Registry | None = Field(description="where the bundle came from, when loaded from models:/")
+    schema_version: str
+    bundle_neurec_version: str | None
+    created_at: str | None
+    n_items: int
+    catalog_items: int
+    max_history: int
+    summary_size: int
+    calibration_present: bool
+    calibration: dict[str, float]
+    copurchase_present: bool
+    rules: dict[str, Any] = Field(description="in force after the catalogue check, in rules.json form")
+    max_body_bytes: int
+    max_batch: int
+    experiment: dict[str, Any] | None = Field(None, description="while an experiment runs: every variant's bundle")
+
+
 class BodyLimit:
     """Refuse request bodies over `max_bytes` with 413, by the declared Content-Length and by the bytes received.
 
@@ -218,6 +254,8 @@ def metadata(scorer: Scorer | ExperimentScorer) -> dict[str, Any]:
     return {
         "model_version": bundle.model_version,
         "training_run_id": bundle.training_run_id,
+        "bundle_sha256": bundle.manifest_sha256,
+        "registry": scorer.registry,
         "schema_version": bundle.manifest["schema_version"],
         "bundle_neurec_version": bundle.manifest.get("neurec_version"),
         "created_at": bundle.manifest.get("created_at"),
@@ -238,9 +276,21 @@ def create_app(scorer: Scorer | ExperimentScorer, max_body_bytes: int = DEFAULT_
     """The app over a loaded Scorer (loaded once, before serving starts; never per request)."""
     if max_body_bytes < 1 or max_batch < 1:
         raise ValueError("max_body_bytes and max_batch must be >= 1")
-    app = FastAPI(title="neurec", version=__version__,
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # The Scorer was loaded and ran a test inference before the app existed; ready from the first request
+        # the server takes until it starts shutting down (then load balancers should stop sending).
+        state["ready"] = True
+        yield
+        state["ready"] = False
+
+    app = FastAPI(title="neurec", version=__version__, lifespan=lifespan,
                   description="Upsell and cross-sell recommendations from a neurec bundle. Errors name the field.")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    metrics = ServiceMetrics(ROUTES, drops=lambda: _drops(scorer))
+    app.add_middleware(Measure, metrics=metrics)  # added last, so outermost: the body limit's 413s count too
     http_errors.install(app)
     info = {**metadata(scorer), "max_body_bytes": max_body_bytes, "max_batch": max_batch}
     BatchRequest = _batch_model(max_batch)
@@ -260,12 +310,36 @@ def create_app(scorer: Scorer | ExperimentScorer, max_body_bytes: int = DEFAULT_
         requests = [r.model_dump(exclude_unset=True) for r in body.requests]  # type: ignore[attr-defined]
         return {"responses": scorer.recommend_batch(requests)}  # prepare each, then one onnxruntime call
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=Status)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}  # the Scorer ran a test inference at load, so being up means able to score
+        return {"status": "ok"}  # alive: the process answers
 
-    @app.get("/metadata")
+    @app.get("/readyz", response_model=Status, responses={503: {"model": Status}})
+    async def readyz() -> Any:
+        if state["ready"]:
+            return {"status": "ready"}  # bundle loaded, model warmed (a test inference ran at load)
+        return JSONResponse({"status": "not ready"}, status_code=503)
+
+    @app.get("/metrics", response_class=PlainTextResponse,
+             responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
+    async def get_metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/metadata", responses={200: {"model": Metadata}}, response_model=None)
     async def get_metadata() -> dict[str, Any]:
         return info
 
     return app
+
+
+ROUTES = ("/recommend", "/recommend/batch", "/healthz", "/readyz", "/metrics", "/metadata", "/openapi.json", "/docs")
+
+
+def _drops(scorer: Scorer | ExperimentScorer) -> dict[str, int]:
+    """Rule drops since loading, summed over an experiment's variants."""
+    scorers = scorer.scorers.values() if isinstance(scorer, ExperimentScorer) else [scorer]
+    total: dict[str, int] = {}
+    for s in scorers:
+        for reason, n in s.drops().items():
+            total[reason] = total.get(reason, 0) + n
+    return total
