@@ -254,6 +254,20 @@ def serve_cmd(bundle, port):
             "--port", str(port), "--max-body-bytes", str(MAX_BODY), "--no-access-log"]
 
 
+def stop_by_sigterm(proc, seconds: float) -> str:
+    """SIGTERM, then the process must exit 0 without a traceback within `seconds`; returns its stderr."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"neurec-serve did not stop within {seconds:.0f} s of SIGTERM")
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    return stderr
+
+
 def test_real_process_serves_and_stops_on_sigterm(shop_bundle, shop):
     port = free_port()
     proc = subprocess.Popen(serve_cmd(shop_bundle, port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -270,16 +284,8 @@ def test_real_process_serves_and_stops_on_sigterm(shop_bundle, shop):
         status, body = call(port, "POST", "/recommend", raw=oversize)
         assert status == 413 and "at most 4096 bytes" in body["detail"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail("neurec-serve did not stop within 15 s of SIGTERM")
-    stderr = proc.stderr.read()
-    assert proc.returncode == 0, stderr
-    assert "stopped (SIGTERM)" in stderr and "Traceback" not in stderr
+        stderr = stop_by_sigterm(proc, 15)
+    assert "stopped (SIGTERM)" in stderr
 
 
 def test_bad_bundle_exits_2_with_one_line(shop_copy):
@@ -301,16 +307,7 @@ def test_workers_share_one_port_and_stop_on_sigterm(shop_bundle, shop):
             assert call(port, "POST", "/recommend", REQUEST) == (200, shop.recommend(REQUEST))
         assert call(port, "GET", "/metadata")[1]["max_body_bytes"] == MAX_BODY  # the options reached the workers
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail("neurec-serve --workers 2 did not stop within 20 s of SIGTERM")
-    stderr = proc.stderr.read()
-    assert proc.returncode == 0, stderr
-    assert "Traceback" not in stderr
+        stop_by_sigterm(proc, 20)
 
 
 @pytest.mark.parametrize(("flags", "message"), [
