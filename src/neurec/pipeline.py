@@ -30,7 +30,7 @@ from neurec.train.compare import TestReport, compare_on_test
 from neurec.train.evaluate import fit_calibration
 from neurec.train.loop import FitResult, TrainerConfig, configure_torch, fit, save_atomic
 from neurec.train.optim import OptimConfig
-from neurec.train.tracking import TrackingConfig, check_reachable, ending, log_figure, make_tracker
+from neurec.train.tracking import TrackingConfig, check_reachable, ending, log_figure, make_tracker, run_params
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ class ExportConfig:
     enabled: bool = True
     parity_tol: float = 1e-4
     bundle_dir: str | None = None  # default: <run output folder>/bundle
-    registered_model_name: str | None = "neurec"  # register the bundle as a model version; None: don't
+    register: bool = False  # register the bundle as a new model version (the demo turns it on)
+    registered_model_name: str | None = "neurec"
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,15 @@ def _run(cfg: RunConfig, resolved_config: dict) -> RunResult:
         if previous:
             tracker.set_tags({"neurec.resumed": "true"})
         else:  # a resumed run already holds these; MLflow refuses to log a param twice with another value
-            tracker.log_params({k: v for k, v in resolved_config.items() if k != "resume"})
-            tracker.log_metrics({f"data_{k}": v for k, v in {**data.stats, **data.report.metrics()}.items()})
+            tracker.log_params(run_params(resolved_config))
+            # The data's shape is a fact of the run, not a curve: a table artifact, with the decision counts and
+            # any cleaning (dropped or fixed rows) as metrics, since those are what runs are compared on.
+            _log_json(tracker, "data.json", {**data.stats, **data.report.metrics()})
+            tracker.log_metrics({f"data_{k}": v for k, v in data.stats.items() if k in DATA_METRICS})
+            tracker.log_metrics({f"data_{k}": v for k, v in data.report.metrics().items() if v})
         model = build_model(cfg.model, data)
         result = fit(model, data.train, data.valid, cfg.trainer, cfg.out_dir / "checkpoints",
-                     on_epoch=lambda e, m, h: _on_epoch(tracker, e, m, h), negatives_end=data.vocab.trained_end,
+                     on_epoch=lambda e, m, h: _on_epoch(tracker, e, m, h, cfg.trainer.monitor), negatives_end=data.vocab.trained_end,
                      optim=cfg.optim, resume=cfg.resume, checkpoint_extra={"training_run_id": tracker.run_id})
         dist.stop()  # the other ranks are done; what follows (calibration, test, export) is rank 0's alone
         seconds["train"] = result.seconds
@@ -176,7 +181,8 @@ def _run(cfg: RunConfig, resolved_config: dict) -> RunResult:
         for name in ("config.yaml", "provenance.json"):
             if (cfg.out_dir / name).exists():
                 tracker.log_artifact(cfg.out_dir / name)
-        tracker.log_metrics({f"seconds_{k}": v for k, v in seconds.items()})
+        _log_json(tracker, "seconds.json", seconds)
+        tracker.log_metrics({"seconds_total": sum(seconds.values())})
     return RunResult(tracker.run_id, tracker.uri, cfg.out_dir, result.checkpoint, bundle_dir, report.metrics, data.stats,
                      result, cal, seconds, model, data, baseline_runs, version)
 
@@ -191,15 +197,17 @@ def _previous_run(cfg: RunConfig) -> str | None:
     return json.loads(state.read_text()).get("mlflow_run_id")
 
 
-def _on_epoch(tracker, epoch: int, metrics: dict, history: list[dict]) -> None:
-    tracker.log_metrics(metrics, step=epoch)
+def _on_epoch(tracker, epoch: int, metrics: dict, history: list[dict], monitor: str) -> None:
+    # Curves a person reads per epoch, and the monitored one; every figure of every epoch stays in the checkpoint's
+    # history.
+    tracker.log_metrics({k: v for k, v in metrics.items() if k in EPOCH_METRICS or k == f"valid_{monitor}"}, step=epoch)
     # Redrawn every epoch, so a run still training already tells its story on its MLflow page.
     log_figure(tracker, plots.learning_curves(history), "plots/learning_curves.png")
 
 
 def _register(cfg: RunConfig, tracker, bundle_dir: Path, checkpoint: Path) -> str | None:
     name = cfg.export.registered_model_name
-    if not name or tracker.run_id is None:
+    if not cfg.export.register or not name or tracker.run_id is None:
         return None
     from neurec.train.registry import register_bundle
 
@@ -209,18 +217,56 @@ def _register(cfg: RunConfig, tracker, bundle_dir: Path, checkpoint: Path) -> st
     return f"{name}/{version}"
 
 
+# What a model run keeps as metrics (about 35, so the learning curves stay easy to find); every method's every
+# figure is in comparison.json, the data's shape in data.json, the stage timings in seconds.json.
+EPOCH_METRICS = ("train_loss", "valid_loss", "lr", "epoch_seconds", "examples_per_second",
+                 "valid_ndcg_at_10", "valid_hr_at_10", "valid_mrr_at_10")
+TEST_METRICS = ("ndcg_at_10", "ndcg_at_10_se", "hr_at_10", "mrr_at_10", "auc", "logloss", "ece", "coverage_at_10",
+                "decisions", "repeat_hr_at_10", "explore_hr_at_10", "repeat_slot_share", "repeat_target_share",
+                "customer_new_ndcg_at_10", "customer_returning_ndcg_at_10", "item_cold_ndcg_at_10",
+                "item_warm_ndcg_at_10")
+DATA_METRICS = ("train_targets", "valid_targets", "test_targets")
+
+
+def _finite(value: object) -> object:
+    """A number as JSON can hold it: NaN and infinities (a metric with nothing to measure) become null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _log_json(tracker, name: str, values: dict) -> None:
+    with tempfile.TemporaryDirectory(prefix="neurec-artifact-") as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(_finite(values), indent=1, sort_keys=True, default=str) + "\n")
+        tracker.log_artifact(path)
+
+
 def log_test_metrics(tracker, report: TestReport) -> None:
-    """The model run holds its own test metrics and, under test_<method>_*, every baseline's for one-page reading."""
-    for method, values in report.metrics.items():
-        prefix = "test_" if method == "model" else f"test_{method}_"
-        tracker.log_metrics({prefix + k: v for k, v in values.items() if np.isfinite(v)})
+    """The model run: its own test metrics, the best baseline and popularity (and the oracle, on the simulator) on
+    the headline metrics, and the whole table as `comparison.json`. Each baseline's full metrics are on its own
+    child run; copying them all here buried the learning curves under hundreds of metrics."""
+    tracker.log_metrics({f"test_{k}": v for k, v in report.metrics["model"].items() if k in TEST_METRICS and np.isfinite(v)})
+    others = {m: v for m, v in report.metrics.items() if m not in ("model", "oracle")}
+    headline = {}
+    if others:
+        best = max(others, key=lambda m: others[m].get("ndcg_at_10", float("-inf")))
+        tracker.set_tags({"neurec.best_baseline": best})
+        headline["test_best_baseline_ndcg_at_10"] = others[best].get("ndcg_at_10", float("nan"))
+        ref = others[best].get("ndcg_at_10", 0.0)
+        headline["test_model_over_best_baseline"] = report.metrics["model"]["ndcg_at_10"] / ref if ref > 0 else float("nan")
+    for method in ("popularity", "oracle"):
+        headline[f"test_{method}_ndcg_at_10"] = report.metrics.get(method, {}).get("ndcg_at_10", float("nan"))
+    tracker.log_metrics({k: v for k, v in headline.items() if np.isfinite(v)})
+    _log_json(tracker, "comparison.json", report.metrics)
 
 
 def _log_test(tracker, report: TestReport, result: FitResult, cal: Calibration, cfg: RunConfig) -> None:
     log_test_metrics(tracker, report)
     tracker.log_metrics({"best_epoch": result.best_epoch, f"best_valid_{cfg.trainer.monitor}": result.best_metric,
-                         "calibration_temperature": cal.temperature, "calibration_bias": cal.bias,
-                         "calibration_knots": len(cal.knots_logit)})
+                         "calibration_temperature": cal.temperature})
     log_figure(tracker, plots.learning_curves(result.history), "plots/learning_curves.png")
     log_figure(tracker, plots.reliability_diagram(report.reliability, report.metrics["model"]["ece"]), "plots/reliability.png")
 
@@ -234,10 +280,11 @@ def _log_baseline_runs(report: TestReport, cfg: RunConfig, model_run: str | None
     for method, values in report.metrics.items():
         if method == "model":
             continue
-        name = f"{cfg.run_name or 'run'}-{method}"
-        # In a sweep each trial's baselines nest under the trial, so the sweep's compare view stays one row a trial.
-        child = make_tracker(cfg.tracking, name, tags={"neurec.data": cfg.data.name, "neurec.method": method, "neurec.model_run": str(model_run)},
-                             parent_run_id=model_run if cfg.parent_run_id else None)
+        # Children of the training run: the runs table shows one row per training, the baselines one click away,
+        # each named for its method first (names that began with the run's own name truncated to nine equal rows).
+        child = make_tracker(cfg.tracking, f"{method} ({cfg.data.name})",
+                             tags={"neurec.data": cfg.data.name, "neurec.method": method, "neurec.model_run": str(model_run)},
+                             parent_run_id=model_run)
         with ending(child):
             child.log_params({"method": method, "data.name": cfg.data.name, "seed": cfg.seed})
             child.log_metrics({f"test_{k}": v for k, v in values.items() if np.isfinite(v)})

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -54,17 +55,33 @@ def test_mlflow_run_holds_params_epoch_metrics_and_bundle(trained):
     assert steps == [1, 2]
     assert len(client.get_metric_history(result.run_id, "train_loss")) == 2
     for key in ("test_ndcg_at_10", "test_popularity_ndcg_at_10", "test_oracle_ndcg_at_10", "test_auc", "test_logloss",
-                "test_ece", "test_fbt_ndcg_at_10", "test_customer_new_ndcg_at_10", "test_coverage_at_10", "calibration_temperature"):
+                "test_ece", "test_best_baseline_ndcg_at_10", "test_model_over_best_baseline",
+                "test_customer_new_ndcg_at_10", "test_coverage_at_10", "calibration_temperature"):
         assert key in run_.data.metrics
+    # Few metrics, so the learning curves are easy to find; no baseline's figures copied beyond the headline ones.
+    assert len(run_.data.metrics) <= 40, sorted(run_.data.metrics)
+    assert not any(k.startswith("test_fbt_") for k in run_.data.metrics)
+    # Params are settings: no class paths, no folders of this machine, the data file by its name alone.
+    assert not any(k.endswith("_target_") or k.startswith(("paths.", "tracking.uri")) for k in run_.data.params)
+    assert run_.data.params["model.dim"] == "64"
+    exp = client.get_experiment(run_.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on training runs
     names = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"bundle", "checkpoint", "config.yaml", "plots"} <= names
+    assert {"bundle", "checkpoint", "config.yaml", "plots", "comparison.json"} <= names
     assert {a.path for a in client.list_artifacts(result.run_id, "plots")} == {"plots/learning_curves.png", "plots/reliability.png"}
     # every baseline is its own run in the same experiment, with the model's metric names
     assert set(result.baseline_runs) == {"popularity", "popularity_recent", "fbt", "item_knn", "repeat", "own_events", "own_recent", "tifu_knn", "session_knn", "als",
                                    "oracle"}
     fbt = client.get_run(result.baseline_runs["fbt"])
     assert fbt.info.experiment_id == run_.info.experiment_id and fbt.data.tags["neurec.model_run"] == result.run_id
-    assert fbt.data.metrics["test_ndcg_at_10"] == run_.data.metrics["test_fbt_ndcg_at_10"]
+    assert fbt.data.tags["mlflow.parentRunId"] == result.run_id and fbt.info.run_name == "fbt (simulator)"
+    assert fbt.data.metrics["test_ndcg_at_10"] == pytest.approx(result.metrics["fbt"]["ndcg_at_10"])
+    best = run_.data.tags["neurec.best_baseline"]
+    assert run_.data.metrics["test_best_baseline_ndcg_at_10"] == pytest.approx(result.metrics[best]["ndcg_at_10"])
+    assert best != "oracle" and all(result.metrics[best]["ndcg_at_10"] >= v["ndcg_at_10"]
+                                    for m, v in result.metrics.items() if m not in ("model", "oracle"))
+    table = json.loads(Path(client.download_artifacts(result.run_id, "comparison.json")).read_text())
+    assert set(table) == set(result.metrics) and table["fbt"]["ndcg_at_10"] == pytest.approx(result.metrics["fbt"]["ndcg_at_10"])
     bundle_files = {a.path.split("/")[-1] for a in client.list_artifacts(result.run_id, "bundle")}
     assert {"model.onnx", "manifest.json", "items.json", "vocab.json", "rules.json"} <= bundle_files
 

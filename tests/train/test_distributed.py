@@ -38,7 +38,7 @@ def test_two_processes_train_one_model_like_one_process(tmp_path):
     from mlflow import MlflowClient
 
     db = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracked = ["tracking.enabled=true", f"tracking.uri={db}", "tracking.experiment=ddp"]
+    tracked = ["tracking.enabled=true", f"tracking.uri={db}", "tracking.experiment=ddp", "export.register=true"]
     # Two ranks, stopped by the step budget after epoch 1 (4 steps of 64 over 206 decisions), then resumed.
     _train(tmp_path, [*COMMON, *tracked, f"paths.log_dir={tmp_path / 'ddp'}", "trainer.max_steps=4"], ranks=2)
     runs = list((tmp_path / "ddp" / "runs").iterdir())

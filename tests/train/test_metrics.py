@@ -110,3 +110,21 @@ def test_objective_with_extra_negatives_scores_them_and_trains(tmp_path):
     assert torch.isfinite(both) and both.item() != pytest.approx(plain.item())
     both.backward()
     assert model.item_emb.weight.grad[3].abs().sum() > 0  # the own item 3 was scored as a negative
+
+
+def test_expected_bce_is_what_the_sampled_training_loss_averages_to():
+    from neurec.train.evaluate import ExpectedBCE
+
+    rng = np.random.default_rng(0)
+    scores = np.zeros((1, 7))
+    scores[0, 2:] = [1.5, -0.5, 0.3, 2.0, -1.0]  # ids 0, 1 reserved
+    target = np.array([4])
+    bce = ExpectedBCE(n_negatives=3)
+    bce(scores, target)
+    others = np.array([2, 3, 5, 6])
+    draws = []
+    for _ in range(4000):
+        neg = rng.choice(others, size=3)
+        logits = torch.tensor(scores[0, np.concatenate([target, neg])])[None]
+        draws.append(candidate_loss(logits, "bce").item())
+    assert bce.result() == pytest.approx(np.mean(draws), abs=0.01)

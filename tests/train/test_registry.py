@@ -21,7 +21,7 @@ NAME = "registry-test"
 def registered(tmp_path_factory, mlflow_store, compose_train):
     tmp = tmp_path_factory.mktemp("registry")
     cfg = compose_train([f"tracking.uri={mlflow_store['uri']}", f"tracking.artifact_location={mlflow_store['artifacts']}",
-                         "tracking.experiment=registry", f"export.registered_model_name={NAME}", "baselines=[]",
+                         "tracking.experiment=registry", "export.register=true", f"export.registered_model_name={NAME}", "baselines=[]",
                          "trainer.epochs=1"], tmp)
     OmegaConf.set_struct(cfg, False)
     cfg.pop("hydra")
@@ -38,6 +38,7 @@ def test_export_registers_an_onnx_model_version_with_signature(registered, monke
     version = client.get_model_version(NAME, "1")
     assert version.run_id == result.run_id
     import mlflow.models
+    import mlflow.pyfunc
 
     info = mlflow.models.get_model_info(f"models:/{NAME}/1")
     assert "onnx" in info.flavors
@@ -46,6 +47,14 @@ def test_export_registers_an_onnx_model_version_with_signature(registered, monke
     assert specs["sum_feats"].type == np.dtype("float32") and specs["sum_feats"].shape[0] == -1
     assert specs["candidates"].type == np.dtype("int64") and specs["candidates"].shape == (-1, -1)
     assert client.get_run(result.run_id).data.tags["neurec.registered_model"] == f"{NAME}/1"
+    # The input example runs through the registered model as MLflow's own pyfunc loader serves it.
+    from mlflow.artifacts import download_artifacts
+
+    local = download_artifacts(f"models:/{NAME}/1")
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    assert set(example) == set(specs) and example["sum_feats"].dtype == np.float32
+    logits = mlflow.pyfunc.load_model(f"models:/{NAME}/1").predict(example)["logits"]
+    assert logits.shape == (1, 2) and np.isfinite(logits).all()
 
 
 def test_promote_then_load_champion_in_the_scorer(registered, tmp_path, capsys):

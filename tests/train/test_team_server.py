@@ -42,7 +42,7 @@ def _cli(name: str, *args: str, cwd: Path, env: dict | None = None) -> subproces
 @pytest.mark.slow
 def test_train_register_promote_and_serve_against_a_tracking_server(server, tmp_path):
     train = _cli("neurec-train", "debug=fast", "tracking.enabled=true", f"tracking.uri={server['uri']}",
-                 "tracking.experiment=team", "export.registered_model_name=team-model", "baselines=[fbt]",
+                 "tracking.experiment=team", "export.register=true", "export.registered_model_name=team-model", "baselines=[fbt]",
                  f"paths.root_dir={tmp_path}", cwd=tmp_path)
     assert train.returncode == 0, train.stderr[-3000:]
     assert "registered:  team-model/1" in train.stdout

@@ -48,7 +48,7 @@ def run_config(cfg: DictConfig):
 
     resume = cfg.get("resume")
     if resume:
-        overrides = [o for o in _task_overrides() if not o.startswith("resume=")]
+        overrides = [o for o in task_overrides() if not o.startswith("resume=")]
         budgets = [o for o in overrides if o.split("=", 1)[0] in RESUME_BUDGETS]
         extra = [o for o in overrides if o not in budgets]
         if extra:
@@ -116,14 +116,14 @@ def resumed_config(folder: Path) -> DictConfig:
 
 
 def default_run_name(cfg: DictConfig) -> str:
-    """Data, model and what this run changed on the command line: "simulator sasrec dim=32 lr=0.001"."""
-    changed = [o for o in _task_overrides() if not o.startswith(("hparams_search", "tracking", "paths"))]
+    """Data, model class and what this run changed on the command line: "simulator PurchaseModel dim=32 lr=0.001"."""
+    changed = [o for o in task_overrides() if not o.startswith(("hparams_search", "tracking", "paths"))]
     short = [o.split("=", 1)[0].rsplit(".", 1)[-1] + "=" + o.split("=", 1)[1] for o in changed if "=" in o]
-    model = cfg.model.get("name", "sasrec") if "model" in cfg else "model"
+    model = str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1] if "model" in cfg else "model"
     return " ".join([str(cfg.data.name), str(model), *short])[:250]
 
 
-def _task_overrides() -> list[str]:
+def task_overrides() -> list[str]:
     """The command line's overrides of this run (of this trial, in a sweep)."""
     try:
         return list(HydraConfig.get().overrides.task)

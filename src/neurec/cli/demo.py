@@ -60,8 +60,13 @@ def print_recommendation(bundle_dir, request: dict, bought: str, catalog) -> Non
 
 @hydra_app("neurec-demo", "train")
 def main(cfg: DictConfig) -> None:
+    from omegaconf import OmegaConf
+
+    from neurec.cli.config import task_overrides
     from neurec.pipeline import run
 
+    if not any(o.split("=", 1)[0].lstrip("+~") == "export.register" for o in task_overrides()):
+        OmegaConf.update(cfg, "export.register", True)  # the demo ends with a registered version to promote
     run_cfg, resolved = run_config(cfg)
     result = run(run_cfg, resolved)
     print_report(result)

@@ -94,6 +94,32 @@ def fit_calibration(model: PurchaseModel, valid: ExampleSet, device: str = "cpu"
     return fit_calibration_map(x, y)
 
 
+class ExpectedBCE:
+    """The training objective on another period: BCE of the bought item against `n_negatives` uniform negatives,
+    in expectation over the draw, so it is computed exactly from the scores against every item:
+
+        (softplus(-s_target) + n x mean over the other real items of softplus(s_j)) / (1 + n)
+
+    per decision, averaged. The same quantity the training loss estimates with its sampled negatives, so the
+    two curves share one scale (`valid_loss` beside `train_loss`)."""
+
+    def __init__(self, n_negatives: int):
+        self.n = n_negatives
+        self.parts: list[np.ndarray] = []
+
+    def __call__(self, scores: np.ndarray, target: np.ndarray) -> None:
+        for lo in range(0, len(target), 256):  # softplus of a (rows, items) block: bounded memory
+            s, t = scores[lo : lo + 256, N_RESERVED_IDS:], target[lo : lo + 256] - N_RESERVED_IDS
+            rows = np.arange(len(t))
+            pos = s[rows, t]
+            neg = (np.logaddexp(0.0, s).sum(axis=1) - np.logaddexp(0.0, pos)) / max(s.shape[1] - 1, 1)
+            self.parts.append((np.logaddexp(0.0, -pos) + self.n * neg) / (1 + self.n))
+
+    def result(self) -> float:
+        parts = sum(dist.gather(self.parts), [])
+        return float(np.concatenate(parts).mean()) if parts else float("nan")
+
+
 class ProbabilityMetrics:
     """Collects, batch by batch, log-loss over all items (weighted sample) and ECE on each decision's top 10."""
 
@@ -120,16 +146,27 @@ class ProbabilityMetrics:
         return metrics, reliability(prob, label)
 
 
-def evaluate_model(model: PurchaseModel, ex: ExampleSet, device: str = "cpu", cal: Calibration | None = None) -> tuple[dict[str, float], dict, np.ndarray]:
+def evaluate_model(model: PurchaseModel, ex: ExampleSet, device: str = "cpu", cal: Calibration | None = None,
+                   loss_negatives: int | None = None) -> tuple[dict[str, float], dict, np.ndarray]:
     """Ranking and probability metrics of the model in one pass: (metrics, reliability table, ranks).
 
-    Without `cal` the probabilities are the raw sigmoid (per-epoch logs, before calibration exists).
+    Without `cal` the probabilities are the raw sigmoid (per-epoch logs, before calibration exists). With
+    `loss_negatives`, also `loss`: the BCE training objective with that many negatives, in expectation.
     """
     was_training = model.training
     model.eval()
     probs = ProbabilityMetrics(cal or Calibration())
-    metrics, ranks = evaluate_scores(model_score_fn(model, device), ex, model.cfg.n_items, on_batch=probs)
+    bce = ExpectedBCE(loss_negatives) if loss_negatives else None
+
+    def collect(scores: np.ndarray, target: np.ndarray) -> None:
+        probs(scores, target)
+        if bce is not None:
+            bce(scores, target)
+
+    metrics, ranks = evaluate_scores(model_score_fn(model, device), ex, model.cfg.n_items, on_batch=collect)
     prob_metrics, table = probs.result()
+    if bce is not None:
+        metrics["loss"] = bce.result()
     model.train(was_training)
     return {**metrics, **prob_metrics}, table, ranks
 

@@ -297,7 +297,8 @@ def _epoch(model: PurchaseModel, train: ExampleSet, valid: ExampleSet, step: _St
     before = best.steps
     train_loss, best.steps, best.budget = _train_epoch(model, train, step, cfg, epoch, best.steps)
     train_seconds = time.perf_counter() - t0
-    valid_metrics = evaluate_model(model, valid, cfg.device)[0]
+    # valid_loss is the training loss's own quantity (BCE), so the two curves can be read against each other.
+    valid_metrics = evaluate_model(model, valid, cfg.device, loss_negatives=cfg.n_negatives if cfg.loss == "bce" else None)[0]
     examples = min(len(train), (best.steps - before) * cfg.batch_size)
     metrics = {"train_loss": train_loss, "lr": step.opt.param_groups[0]["lr"],
                **{f"valid_{k}": v for k, v in valid_metrics.items() if np.isfinite(v)},

@@ -40,6 +40,21 @@ def _signature(summary_size: int):
     return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1), MODEL_OUTPUT)]))
 
 
+def _input_example(summary_size: int) -> dict[str, np.ndarray]:
+    """One customer, three events (view, cart, view of item 2..4), an empty summary and two candidates: the shapes
+    and dtypes a caller sends, shown on the model's MLflow page."""
+    from neurec.schema import GAP_FIRST
+
+    example = {
+        "hist_items": np.array([[2, 3, 4]], dtype=np.int64), "hist_types": np.array([[1, 2, 1]], dtype=np.int64),
+        "hist_gaps": np.array([[GAP_FIRST, 8, 6]], dtype=np.int64),
+        "sum_items": np.zeros((1, summary_size), dtype=np.int64),
+        "sum_feats": np.zeros((1, summary_size, N_SUMMARY_FIELDS), dtype=np.float32),
+        "candidates": np.array([[5, 6]], dtype=np.int64),
+    }
+    return {name: example[name] for name in MODEL_INPUTS}
+
+
 def register_bundle(uri: str, run_id: str, bundle_dir: Path, checkpoint: Path | None, name: str,
                     tags: dict[str, str] | None = None) -> str:
     """Log the bundle as an ONNX-flavour model of run `run_id`, register it under `name`; return the version."""
@@ -56,6 +71,7 @@ def register_bundle(uri: str, run_id: str, bundle_dir: Path, checkpoint: Path | 
     with _use_tracking_uri(uri), mlflow.start_run(run_id=run_id):
         info = mlflow.onnx.log_model(
             onnx.load(str(bundle_dir / "model.onnx")), name="model", signature=_signature(int(manifest["model"]["summary_size"])),
+            input_example=_input_example(int(manifest["model"]["summary_size"])),
             save_as_external_data=False, pip_requirements=["onnxruntime", "numpy"],
             metadata={"neurec_bundle": BUNDLE_DIR},
         )

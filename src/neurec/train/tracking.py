@@ -21,6 +21,27 @@ class TrackingConfig:
     experiment: str = "neurec"
 
 
+# MLflow 3's UI opens an experiment on its GenAI pages (traces, token usage) unless the experiment says it holds
+# model training; this tag is what the UI reads.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+# Config keys that say where this machine keeps things, not what was trained: never params.
+_MACHINE_KEYS = ("paths.", "tracking.uri", "tracking.artifact_location", "hydra.", "resume")
+
+
+def run_params(resolved: dict) -> dict[str, object]:
+    """The resolved config as MLflow params: flat, without `_target_` entries (class paths, not settings) or
+    machine paths; a data file is named by its file name alone, so runs from two machines compare equal."""
+    out = {}
+    for key, value in flatten(resolved).items():
+        if key.endswith("_target_") or key.startswith(_MACHINE_KEYS) or key == "resume":
+            continue
+        if key.endswith(("_path", "_dir")) and isinstance(value, str) and value:
+            value = Path(value).name
+        out[key] = value
+    return out
+
+
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     """{'model': {'dim': 64}} -> {'model.dim': 64}: MLflow params are flat."""
     out: dict[str, object] = {}
@@ -126,9 +147,12 @@ class Tracker:
             self.client = MlflowClient(tracking_uri=cfg.uri)
             exp = self.client.get_experiment_by_name(cfg.experiment)
             if exp is None:
-                exp_id = self.client.create_experiment(cfg.experiment, artifact_location=artifact_location(cfg))
+                exp_id = self.client.create_experiment(cfg.experiment, artifact_location=artifact_location(cfg),
+                                                       tags={EXPERIMENT_KIND: TRAINING_KIND})
             else:
                 exp_id = exp.experiment_id
+                if exp.tags.get(EXPERIMENT_KIND) is None:  # made by an older neurec or by hand: say what it holds
+                    self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND, TRAINING_KIND)
         self.experiment_id = exp_id
         tags = dict(tags or {})
         if parent_run_id:
