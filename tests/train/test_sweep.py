@@ -1,4 +1,4 @@
-"""Sweeps: `neurec-train -m` and the Optuna preset give one MLflow parent run with a child run per trial."""
+"""Sweeps: `neurec-train -m` and `neurec-tune` (Optuna) give one MLflow parent run with a child run per trial."""
 
 from __future__ import annotations
 
@@ -50,15 +50,36 @@ def test_grid_sweep_nests_every_trial_under_one_parent(tmp_path, mlflow_store):
 
 
 @pytest.mark.slow
-def test_optuna_preset_maximises_validation_ndcg(tmp_path, mlflow_store):
-    proc = _sweep(tmp_path, mlflow_store, "optuna", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
-                  "hydra.sweeper.sampler.n_startup_trials=2")
-    parent, children = _runs(mlflow_store, "optuna")
-    assert len(children) == 3
+def test_tune_searches_with_optuna_under_one_parent_and_names_the_winner(tmp_path, mlflow_store):
+    import json
+
+    cmd = [sys.executable, "-m", "neurec.cli.tune", *SMALL, f"paths.root_dir={tmp_path}",
+           f"hydra.run.dir={tmp_path / 'tune'}", f"tracking.uri={mlflow_store['uri']}",
+           f"tracking.artifact_location={mlflow_store['artifacts']}", "tracking.experiment=tune",
+           "tune.n_trials=3", "tune.n_startup_trials=2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, children = _runs(mlflow_store, "tune")
+    assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
     values = [c.data.metrics["best_valid_ndcg_at_10"] for c in children]
     assert parent.data.metrics["best_valid_ndcg_at_10"] == max(values)
-    # the sweeper read the value each trial returned: its reported best is the best child's validation NDCG@10
-    best_line = [line for line in proc.stderr.splitlines() + proc.stdout.splitlines() if "Best value" in line]
-    assert best_line and float(best_line[-1].rsplit(":", 1)[1]) == pytest.approx(max(values))
-    dims = {c.data.params["model.dim"] for c in children}
-    assert dims <= {"32", "64", "96"}
+    study = json.loads((tmp_path / "tune" / "study.json").read_text())
+    assert [t["number"] for t in study["trials"]] == [0, 1, 2]
+    assert study["best_value"] == pytest.approx(max(values))  # Optuna maximised what each trial's run reports
+    for trial in study["trials"]:
+        child = next(c for c in children if c.info.run_id == trial["run_id"])
+        assert child.data.params["model.dim"] == str(trial["params"]["model.dim"]) and trial["params"]["model.dim"] in (32, 64, 96)
+        assert 3e-4 <= trial["params"]["optim.lr"] <= 5e-3 and 0.0 <= trial["params"]["model.dropout"] <= 0.4
+        assert (tmp_path / "tune" / f"trial_{trial['number']}" / "checkpoints" / "best.pt").is_file()
+    assert "train it with: neurec-train model.dim=" in proc.stdout
+
+
+def test_tune_refuses_a_bad_search_space():
+    from neurec.errors import ConfigError
+    from neurec.train.tune import TuneConfig
+
+    for params, message in (({}, "nothing to search"), ({"optim.lr": {"low": 1e-2, "high": 1e-4}}, "low < high"),
+                            ({"optim.lr": {"low": 0.0, "high": 1.0, "log": True}}, "log range needs low > 0"),
+                            ({"model.dim": {"choices": []}}, "non-empty list"), ({"model.dim": 64}, "expected {choices")):
+        with pytest.raises(ConfigError, match=message):
+            TuneConfig(params=params)

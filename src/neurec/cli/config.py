@@ -42,8 +42,9 @@ def output_dir(cfg: DictConfig) -> Path:
         return Path(cfg.paths.output_dir)
 
 
-def run_config(cfg: DictConfig):
-    """The RunConfig for `neurec.pipeline.run`, and the resolved config as a plain dict for tracking."""
+def run_config(cfg: DictConfig, out_dir: Path | None = None):
+    """The RunConfig for `neurec.pipeline.run`, and the resolved config as a plain dict for tracking. `out_dir`:
+    the run's folder when it is not Hydra's (a neurec-tune trial)."""
     from neurec.pipeline import RunConfig
 
     resume = cfg.get("resume")
@@ -59,7 +60,7 @@ def run_config(cfg: DictConfig):
             key = override.split("=", 1)[0]
             OmegaConf.update(cfg, key, OmegaConf.select(given, key))
     resolved = check_train_config(cfg)  # every problem at once, before a folder or a byte of data is written
-    out = Path(resume) if resume else output_dir(cfg)
+    out = Path(resume) if resume else (out_dir or output_dir(cfg))
     out.mkdir(parents=True, exist_ok=True)
     if not resume:  # a resumed run keeps the config it started with
         OmegaConf.save(cfg, out / "config.yaml", resolve=True)
@@ -117,7 +118,7 @@ def resumed_config(folder: Path) -> DictConfig:
 
 def default_run_name(cfg: DictConfig) -> str:
     """Data, model class and what this run changed on the command line: "simulator PurchaseModel dim=32 lr=0.001"."""
-    changed = [o for o in task_overrides() if not o.startswith(("hparams_search", "tracking", "paths"))]
+    changed = [o for o in task_overrides() if not o.startswith(("tracking", "paths"))]
     short = [o.split("=", 1)[0].rsplit(".", 1)[-1] + "=" + o.split("=", 1)[1] for o in changed if "=" in o]
     model = str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1] if "model" in cfg else "model"
     return " ".join([str(cfg.data.name), str(model), *short])[:250]

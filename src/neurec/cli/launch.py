@@ -40,5 +40,6 @@ analyze = _command("neurec-analyze", "neurec.cli.analyze:main", "train")
 abtest = _command("neurec-abtest", "neurec.cli.abtest:main", "train")
 promote = _command("neurec-promote", "neurec.cli.promote:main", "train")
 rank = _command("neurec-rank", "neurec.cli.rank:main", "train")
+tune = _command("neurec-tune", "neurec.cli.tune:main", "train")
 serve = _command("neurec-serve", "neurec.cli.serve:main", "serve")
 recommend = _command("neurec-recommend", "neurec.cli.recommend:main", None)  # the core scorer is enough
