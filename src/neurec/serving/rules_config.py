@@ -29,7 +29,7 @@ class RulesConfig:
     min_probability: float = 0.0
     # Per-kind thresholds, (kind, threshold) pairs; a kind not named uses min_probability. The calibrated
     # probability says whether the customer buys the item anyway: an upgrade of what they look at is rarely bought
-    # unprompted yet often taken when offered, so a shop may want a lower bar for it (and test that, see the README).
+    # unprompted yet often taken when offered, so a shop may want a lower bar for it (and test that, see docs/business.md).
     min_probability_by_kind: tuple[tuple[str, float], ...] | None = None
     margin_weight: float = 0.0
     drop_out_of_stock: bool = True

@@ -84,7 +84,7 @@ class Event(BaseModel):
 
 
 class RecommendRequest(BaseModel):
-    """Mirrors serving/request.py (see README "A request"); unknown fields are refused there too."""
+    """Mirrors serving/request.py (see docs/serving.md, "A request"); unknown fields are refused there too."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [_EXAMPLE]})
     history: list[Event] = Field(max_length=MAX_HISTORY_EVENTS, description="events in any order; [] if none")

@@ -73,7 +73,7 @@ def check_reachable(cfg: TrackingConfig, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ConfigError(
-            f"tracking.uri={cfg.uri}: no MLflow server answered ({reason}). Start one (see the README's "
+            f"tracking.uri={cfg.uri}: no MLflow server answered ({reason}). Start one (see docs/experiments.md, "
             f"'Team server' section), check the host and port, or train without a server: "
             f"tracking=mlflow with the default local store, or tracking=none"
         ) from None
