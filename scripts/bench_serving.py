@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=8, help="HTTP connections (default 8)")
     p.add_argument("--rate", type=float, default=200.0, help="target HTTP requests per second (default 200)")
     p.add_argument("--workers", type=int, default=1, help="neurec-serve --workers for the HTTP parts (default 1)")
-    p.add_argument("--sweep", default="100,200,300,400,500,600,700,800,1000",
+    p.add_argument("--sweep", default="100,200,300,400,500,600,700,800,1000,1200,1500,2000",
                    help="target rates (req/s) for the capacity sweep, comma-separated; '' skips it")
     p.add_argument("--sweep-seconds", type=float, default=6.0, help="seconds per sweep rate (default 6)")
     p.add_argument("--p99-limit", type=float, default=20.0, help="the p99 (ms) the sweep looks for (default 20)")
