@@ -21,7 +21,9 @@ def _launch(prog: str, target: str, extra: str | None) -> None:
               f"install it with: pip install 'neurec[{extra}]'", file=sys.stderr)
         sys.exit(2)
     module, func = target.split(":")
-    sys.exit(getattr(importlib.import_module(module), func)())
+    rc = getattr(importlib.import_module(module), func)()
+    # An exit status, or None; anything else a command returns (a sweep objective) is not an error message.
+    sys.exit(rc if rc is None or isinstance(rc, int) else 0)
 
 
 def _command(prog: str, target: str, extra: str | None):
