@@ -63,7 +63,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the headline figures here")
     args = p.parse_args()
     if min(args.history, args.reps, args.concurrency, args.workers) < 1 or args.warmup < 0 or args.duration * args.rate < 1:
-        p.error("--history, --reps and --concurrency must be >= 1, --warmup >= 0, and --duration x --rate >= 1")
+        p.error("--history, --reps, --concurrency and --workers must be >= 1, --warmup >= 0, and --duration x --rate >= 1")
     return args
 
 
