@@ -120,8 +120,9 @@ def test_pairs_logged_to_active_mlflow_run(shop, tmp_path, mlflow_store, monkeyp
 
 @pytest.mark.skipif(not (SHARED / "taobao_userbehavior" / "UserBehavior.csv").exists(), reason="../shared/data is absent")
 def test_pairs_on_shared_taobao_sample(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the presets' default paths are relative to the project root
-    assert analyze(["pairs", "data=taobao", "--out", str(tmp_path / "o"), "--min-pair-orders", "1"]) == 0
+    sample = SHARED / "taobao_userbehavior" / "UserBehavior.csv"
+    assert analyze(["pairs", "data=taobao", f"data.events_path={sample}", "--out", str(tmp_path / "o"),
+                    "--min-pair-orders", "1"]) == 0
     printed = capsys.readouterr().out
     assert "2,415 orders, 2,407 customers" in printed and "no prices" in printed
     cats = pd.read_parquet(tmp_path / "o" / "category_pairs.parquet")

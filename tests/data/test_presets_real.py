@@ -39,16 +39,23 @@ def _sample(name: str) -> Path:
 
 
 def _preset(compose_train, tmp_path: Path, name: str, *overrides: str) -> DataConfig:
-    # paths.root_dir = the project: the presets' default events_path is ${paths.root_dir}/../shared/data/...
     cfg = compose_train([f"data={name}", f"paths.root_dir={PROJECT}", *overrides], tmp_path)
     return hydra.utils.instantiate(cfg.data, _convert_="all")
+
+
+@pytest.mark.parametrize("name", [*SAMPLES, "online_retail"])
+def test_a_preset_without_a_file_is_refused_by_name(compose_train, tmp_path, name):
+    from neurec.cli.config_checks import check_train_config
+    from neurec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.events_path=\?\?\?: required"):
+        check_train_config(compose_train([f"data={name}"], tmp_path))
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_preset_reads_its_sample(compose_train, tmp_path, name):
     path = _sample(name)
-    cfg = _preset(compose_train, tmp_path, name)
-    assert Path(cfg.events_path).resolve() == path.resolve()  # the default path, no override needed
+    cfg = _preset(compose_train, tmp_path, name, f"data.events_path={path}")
     raw = read_events(cfg)
     assert len(raw.events) == SAMPLES[name][1]
     assert raw.events["event_type"].value_counts().to_dict() == SAMPLES[name][2]
@@ -63,15 +70,16 @@ def test_yoochoose_test_file(compose_train, tmp_path):
 
 
 def test_otto_sessions_are_customers(compose_train, tmp_path):
-    _sample("otto")
-    events = read_events(_preset(compose_train, tmp_path, "otto")).events
+    path = _sample("otto")
+    events = read_events(_preset(compose_train, tmp_path, "otto", f"data.events_path={path}")).events
     assert events["session_id"].nunique() == 20 and (events["user_id"] == events["session_id"]).all()
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_prepare_runs_on_the_sample(compose_train, tmp_path, name):
-    _sample(name)
-    data = prepare(_preset(compose_train, tmp_path, name, *PREPARE_OVERRIDES.get(name, [])), tmp_path / "prepared")
+    path = _sample(name)
+    data = prepare(_preset(compose_train, tmp_path, name, f"data.events_path={path}", *PREPARE_OVERRIDES.get(name, [])),
+                   tmp_path / "prepared")
     assert 0 < data.stats["events"] <= SAMPLES[name][1]
     assert len(data.train) > 0 and len(data.valid) > 0 and len(data.test) > 0
 
