@@ -26,7 +26,7 @@ from neurec.provenance import provenance, provenance_tags
 from neurec.train import distributed as dist
 from neurec.train import plots
 from neurec.train.calibration import Calibration
-from neurec.train.compare import TestReport, compare_on_test
+from neurec.train.compare import TestReport, best_baseline, compare_on_test
 from neurec.train.evaluate import fit_calibration
 from neurec.train.loop import FitResult, TrainerConfig, configure_torch, fit, save_atomic
 from neurec.train.optim import OptimConfig
@@ -249,13 +249,12 @@ def log_test_metrics(tracker, report: TestReport) -> None:
     the headline metrics, and the whole table as `comparison.json`. Each baseline's full metrics are on its own
     child run; copying them all here buried the learning curves under hundreds of metrics."""
     tracker.log_metrics({f"test_{k}": v for k, v in report.metrics["model"].items() if k in TEST_METRICS and np.isfinite(v)})
-    others = {m: v for m, v in report.metrics.items() if m not in ("model", "oracle")}
     headline = {}
-    if others:
-        best = max(others, key=lambda m: others[m].get("ndcg_at_10", float("-inf")))
+    best = best_baseline(report.metrics)
+    if best is not None:
         tracker.set_tags({"neurec.best_baseline": best})
-        headline["test_best_baseline_ndcg_at_10"] = others[best].get("ndcg_at_10", float("nan"))
-        ref = others[best].get("ndcg_at_10", 0.0)
+        ref = report.metrics[best].get("ndcg_at_10", float("nan"))
+        headline["test_best_baseline_ndcg_at_10"] = ref
         headline["test_model_over_best_baseline"] = report.metrics["model"]["ndcg_at_10"] / ref if ref > 0 else float("nan")
     for method in ("popularity", "oracle"):
         headline[f"test_{method}_ndcg_at_10"] = report.metrics.get(method, {}).get("ndcg_at_10", float("nan"))

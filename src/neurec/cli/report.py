@@ -73,11 +73,14 @@ def few_decisions_warning(stats: dict) -> str | None:
 
 def comparison_line(metrics: dict[str, dict[str, float]]) -> str:
     """The model against popularity, the best baseline and (on the simulator) the oracle, on NDCG@10."""
+    from neurec.train.compare import best_baseline
+
     model = metrics["model"]["ndcg_at_10"]
-    others = {m: v["ndcg_at_10"] for m, v in metrics.items() if m not in ("model", "oracle")}
-    best = max(others, key=others.get)
-    parts = [f"model / popularity NDCG@10: {model / others['popularity']:.2f}x" if others.get("popularity") else "",
-             f"model / best baseline ({best}): {model / others[best]:.2f}x" if others[best] > 0 else ""]
+    best = best_baseline(metrics)
+    popularity = metrics.get("popularity", {}).get("ndcg_at_10")
+    reference = metrics[best]["ndcg_at_10"] if best else 0.0
+    parts = [f"model / popularity NDCG@10: {model / popularity:.2f}x" if popularity else "",
+             f"model / best baseline ({best}): {model / reference:.2f}x" if reference > 0 else ""]
     if "oracle" in metrics and metrics["oracle"]["ndcg_at_10"] > 0:
         parts.append(f"model / oracle: {model / metrics['oracle']['ndcg_at_10']:.2f}")
     return "; ".join(p for p in parts if p)

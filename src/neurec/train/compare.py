@@ -32,6 +32,13 @@ class TestReport:
     reliability: dict[str, np.ndarray]
 
 
+def best_baseline(metrics: dict[str, dict[str, float]], key: str = "ndcg_at_10") -> str | None:
+    """The method other than the model and the oracle (which knows the answers) with the highest `key`; None when
+    there is none. The one choice behind the report's "model / best baseline" and the run's headline metrics."""
+    others = {m: v.get(key, float("-inf")) for m, v in metrics.items() if m not in ("model", "oracle")}
+    return max(others, key=others.get) if others else None
+
+
 def train_view(data: PreparedData) -> TrainView:
     """What the counting baselines may see: training-period events and decisions only."""
     events = data.events[data.events["ts"] < data.boundaries.valid_start]

@@ -34,7 +34,7 @@ def run_params(resolved: dict) -> dict[str, object]:
     machine paths; a data file is named by its file name alone, so runs from two machines compare equal."""
     out = {}
     for key, value in flatten(resolved).items():
-        if key.endswith("_target_") or key.startswith(_MACHINE_KEYS) or key == "resume":
+        if key.endswith("_target_") or key.startswith(_MACHINE_KEYS):
             continue
         if key.endswith(("_path", "_dir")) and isinstance(value, str) and value:
             value = Path(value).name
