@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from neurec.cooccurrence import item_neighbours
 from neurec.history_summary import stack_summaries, summarize_history
-from neurec.models.components import causal_padding_mask
+from neurec.models.components import NeighbourMatch, causal_padding_mask
 from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
 
 SUMMARY = 32  # PurchaseModelConfig's default summary_size
@@ -108,3 +109,57 @@ def test_the_summary_starts_as_the_counting_rule_and_can_be_switched_off():
     with torch.inference_mode():
         plain = off(*window, sum_items, sum_feats, cand)
     assert torch.equal(plain[0], plain[1])
+
+
+def test_neighbour_score_by_hand():
+    """Each history event spreads its weight (prior 1 per type, recency 0 at the start) over its item's
+    neighbours times their similarity; padding and unknown candidates score nothing."""
+    # Items 2 and 3 share both customers (cosine 1); 4 shares one of two with each (0.5).
+    ids, sim = (torch.as_tensor(a) for a in item_neighbours(np.array([0, 0, 1, 1, 1, 2]), np.array([2, 3, 2, 3, 4, 4]), 6, 2))
+    match = NeighbourMatch(n_event_types=4, max_history=3, prior=1.0)
+    hist, types = torch.tensor([[0, 2, 4]]), torch.tensor([[0, 1, 3]])
+    with torch.no_grad():
+        score = match(types, ids[hist], sim[hist], torch.tensor([[3, 4, 2, 5, 0]]), 6)
+    # 3: 1.0 from item 2 + 0.5 from item 4; 4: 0.5 from 2; 2: 0.5 from 4; 5: no neighbour; 0: padding.
+    torch.testing.assert_close(score, torch.tensor([[1.5, 0.5, 0.5, 0.0, 0.0]]))
+
+
+def test_neighbour_table_enters_forward_and_score_all_alike_and_can_be_switched_off():
+    torch.manual_seed(0)
+    cfg = PurchaseModelConfig(n_items=50, max_history=8, neighbours=3)
+    model = PurchaseModel(cfg).eval()
+    g = torch.Generator().manual_seed(1)
+    model.set_item_neighbours(torch.randint(2, 50, (50, 3), generator=g), torch.rand(50, 3, generator=g))
+    items, types, gaps, sum_items, sum_feats, cand = _inputs()
+    with torch.inference_mode():
+        logits = model(items, types, gaps, sum_items, sum_feats, cand)
+        full = model.score_all(items, types, gaps, sum_items, sum_feats)
+    torch.testing.assert_close(logits, full.gather(1, cand))
+    off = {k: v for k, v in model.state_dict().items() if not k.startswith(("nbr_", "nbr_match."))}
+    plain = PurchaseModel(PurchaseModelConfig(**{**cfg.__dict__, "neighbours": 0})).eval()
+    plain.load_state_dict({**plain.state_dict(), **off})
+    with torch.inference_mode():
+        without = plain(items, types, gaps, sum_items, sum_feats, cand)
+        expected = logits - model.nbr_match(types, model.nbr_ids[items], model.nbr_sim[items], cand, 50)
+    torch.testing.assert_close(without, expected)
+
+
+def test_training_reads_each_rows_out_of_fold_table():
+    """With `folds`, row b's neighbour score comes from table folds[b]; without, from the full table (serving)."""
+    torch.manual_seed(0)
+    model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=8, neighbours=3)).eval()
+    g = torch.Generator().manual_seed(1)
+    full = (torch.randint(2, 50, (50, 3), generator=g), torch.rand(50, 3, generator=g))
+    folds = (torch.randint(2, 50, (4, 50, 3), generator=g), torch.rand(4, 50, 3, generator=g))
+    model.set_item_neighbours(*full, *folds)
+    items, types, gaps, sum_items, sum_feats, cand = _inputs()
+    row_folds = torch.tensor([2, 0, 3])
+    with torch.inference_mode():
+        served = model(items, types, gaps, sum_items, sum_feats, cand)
+        trained = model(items, types, gaps, sum_items, sum_feats, cand, folds=row_folds)
+        for b, f in enumerate(row_folds.tolist()):
+            ids, sim = folds[0][f][items[b : b + 1]], folds[1][f][items[b : b + 1]]
+            own = model.nbr_match(types[b : b + 1], ids, sim, cand[b : b + 1], 50)
+            full_part = model.nbr_match(types[b : b + 1], full[0][items[b : b + 1]], full[1][items[b : b + 1]], cand[b : b + 1], 50)
+            torch.testing.assert_close(trained[b : b + 1], served[b : b + 1] - full_part + own)
+    assert "nbr_fold_ids" not in model.state_dict()  # training-only: never saved nor exported

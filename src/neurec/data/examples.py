@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from neurec.cooccurrence import customer_folds
 from neurec.data.split import Targets, histories_before
 from neurec.fsutil import swap_in_dir
 from neurec.history_summary import summaries_before
 
-# The newest-L window (items, types, gaps), the whole-history summary (sum_items, sum_feats) and the target.
-ARRAYS = ("items", "types", "gaps", "sum_items", "sum_feats", "target")
+# The newest-L window (items, types, gaps), the whole-history summary (sum_items, sum_feats), the target, and the
+# customer's fold (which out-of-fold neighbour table training reads, neurec.cooccurrence.customer_folds).
+ARRAYS = ("items", "types", "gaps", "sum_items", "sum_feats", "target", "fold")
 FLOAT_ARRAYS = ("sum_feats",)
 SHARD_ROWS = 65_536
 
@@ -103,6 +105,7 @@ def write_examples(
             np.save(shard / "sum_items.npy", sum_items.astype(np.int32))
             np.save(shard / "sum_feats.npy", sum_feats.astype(np.float32))
             np.save(shard / "target.npy", target[lo : lo + shard_rows].astype(np.int32))
+            np.save(shard / "fold.npy", customer_folds(targets.user[lo : lo + shard_rows]))
             sizes.append(len(pos))
         (tmp / "meta.json").write_text(json.dumps({"rows": int(len(targets)), "shard_sizes": sizes, "max_len": max_len,
                                                  "summary_size": summary_size}))

@@ -22,6 +22,7 @@ from neurec.models.baselines import (
     distinct_history,
     tie_break,
 )
+from neurec.cooccurrence import cosine_top_k
 from neurec.schema import EVENT_TYPE, N_RESERVED_IDS, USER_ID
 
 # Float scores have no smallest gap to stay under; this is far below any similarity difference that matters.
@@ -35,34 +36,6 @@ def _user_item_pairs(view: TrainView) -> tuple[np.ndarray, np.ndarray, np.ndarra
     users, uniques = pd.factorize(ev[USER_ID], sort=False)
     keep = item >= N_RESERVED_IDS
     return users[keep].astype(np.int64), item[keep], np.asarray(ev[EVENT_TYPE], dtype=np.int64)[keep], len(uniques)
-
-
-def top_k_per_row(m: sp.coo_matrix, k: int) -> sp.coo_matrix:
-    """The k largest entries of each row (ties: lower column first, so the result is deterministic)."""
-    order = np.lexsort((m.col, -m.data, m.row))
-    row, col, val = m.row[order], m.col[order], m.data[order]
-    rank = np.arange(len(row)) - np.searchsorted(row, row, side="left")
-    keep = rank < k
-    return sp.coo_matrix((val[keep], (row[keep], col[keep])), shape=m.shape)
-
-
-def cosine_top_k(x: sp.csr_matrix, k: int, chunk: int = 512) -> sp.csr_matrix:
-    """Item-item cosine on a binary (users, items) matrix, the `k` nearest neighbours per item, self excluded.
-
-    Computed a block of item rows at a time: the full co-occurrence matrix of a large catalogue with a few heavy
-    customers can be far denser than the k-nearest result that is kept."""
-    n_items = x.shape[1]
-    norm = np.sqrt(np.asarray(x.sum(axis=0)).ravel())  # binary, so the norm is sqrt(#customers)
-    xt = x.T.tocsr()
-    parts = []
-    for lo in range(0, n_items, chunk):
-        co = (xt[lo : lo + chunk] @ x).tocoo()  # (chunk, items) customers in common
-        row = co.row + lo
-        ok = row != co.col
-        sim = co.data[ok] / (norm[row[ok]] * norm[co.col[ok]])
-        block = sp.coo_matrix((sim, (co.row[ok], co.col[ok])), shape=co.shape)
-        parts.append(top_k_per_row(block, k).tocsr())
-    return sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, n_items))
 
 
 @dataclass

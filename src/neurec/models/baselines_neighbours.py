@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from neurec.cooccurrence import top_k_per_row
 from neurec.history_summary import DAY_S, SUMMARY_FIELDS, TYPE_WEIGHTS
 from neurec.models.baselines import ITEM_IDX, TrainView, _check_fitted, decision_counts, tie_break
-from neurec.models.baselines_cf import FLOAT_TIE_SCALE, top_k_per_row
+from neurec.models.baselines_cf import FLOAT_TIE_SCALE
 from neurec.schema import EVENT_TYPE, N_RESERVED_IDS, USER_ID
 
 HALF_LIFE_DAYS = 30.0  # the summary's decayed_30d: the same rhythm for the customers and their neighbours

@@ -16,9 +16,10 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from neurec.cooccurrence import top_k_per_row
 from neurec.features import bucket_of_gap
 from neurec.models.baselines import ITEM_IDX, TrainView, _check_fitted, binary_matrix, decision_counts, distinct_history, tie_break
-from neurec.models.baselines_cf import FLOAT_TIE_SCALE, top_k_per_row
+from neurec.models.baselines_cf import FLOAT_TIE_SCALE
 from neurec.schema import N_RESERVED_IDS, SESSION_ID, USER_ID
 
 VISIT_PAUSE_S = 1800.0

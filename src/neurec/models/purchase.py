@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, causal_padding_mask
+from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, NeighbourMatch, causal_padding_mask
 from neurec.models.summary_match import SlotScore, scatter_gather, slot_features
-from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID
+from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, ITEM_ID, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID, USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class PurchaseModelConfig:
     use_summary: bool = True  # False: the summary is fed but ignored (the window-only model, for comparison)
     summary_hidden: int = 32
     summary_prior: float = 1.0  # initial weight of log(1 + the month's decayed own-event weight), then learned
+    neighbours: int = 20  # nearest items per item in the co-occurrence table the model reads; 0: none
+    neighbour_prior: float = 1.0  # initial weight per event type of "the candidate is a neighbour of it", then learned
 
 
 def model_inputs(batch: dict, device: str | torch.device = "cpu") -> list[torch.Tensor]:
@@ -83,6 +85,14 @@ class PurchaseModel(nn.Module):
         nn.init.zeros_(self.repeat_gate.weight)
         nn.init.zeros_(self.repeat_gate.bias)
         self.register_buffer("item_interval", torch.zeros(cfg.n_items))  # median re-buy days, 0 = unknown
+        # Item-to-item neighbours from the training period (ids, cosine), filled by `from_data`; all 0 = none.
+        self.register_buffer("nbr_ids", torch.zeros(cfg.n_items, cfg.neighbours, dtype=torch.long))
+        self.register_buffer("nbr_sim", torch.zeros(cfg.n_items, cfg.neighbours))
+        # The same per fold of customers, each built without that fold, for training only (`forward`'s `folds`):
+        # not saved, not exported; `from_data` fills them.
+        self.register_buffer("nbr_fold_ids", torch.zeros(0, cfg.n_items, cfg.neighbours, dtype=torch.long), persistent=False)
+        self.register_buffer("nbr_fold_sim", torch.zeros(0, cfg.n_items, cfg.neighbours), persistent=False)
+        self.nbr_match = NeighbourMatch(cfg.n_event_types, cfg.max_history, cfg.neighbour_prior)
         nn.init.normal_(self.item_emb.weight, std=0.05)
         nn.init.zeros_(self.item_bias.weight)
         for table in self.side_emb:
@@ -93,6 +103,7 @@ class PurchaseModel(nn.Module):
         """The model for this data (a `neurec.data.prepare.PreparedData`): the item table sized by the vocabulary,
         the side features the catalogue actually has, re-buy intervals from the training period."""
         from neurec.data.item_features import build_item_features  # training-side helpers, imported when building
+        from neurec.cooccurrence import customer_folds, item_neighbours, out_of_fold_neighbours
         from neurec.export.copurchase import repurchase_days
 
         kwargs = dict(model_cfg)
@@ -109,6 +120,12 @@ class PurchaseModel(nn.Module):
         model.set_item_attributes(torch.as_tensor(features.ids))
         train_events = data.events[data.events["ts"] < data.boundaries.valid_start]
         model.set_item_intervals(torch.as_tensor(repurchase_days(train_events, data.vocab)))
+        if model.cfg.neighbours:
+            # Over customers and every event type, as the item-kNN baseline: "touched by the same people".
+            users, items = train_events[USER_ID].to_numpy(), data.vocab.encode(train_events[ITEM_ID].to_numpy())
+            ids, sim = item_neighbours(users, items, len(data.vocab), model.cfg.neighbours)
+            fold_ids, fold_sim = out_of_fold_neighbours(users, items, customer_folds(users), len(data.vocab), model.cfg.neighbours)
+            model.set_item_neighbours(torch.as_tensor(ids), torch.as_tensor(sim), torch.as_tensor(fold_ids), torch.as_tensor(fold_sim))
         return model
 
     def set_item_attributes(self, ids: torch.Tensor) -> None:
@@ -118,6 +135,16 @@ class PurchaseModel(nn.Module):
     def set_item_intervals(self, days: torch.Tensor) -> None:
         """(n_items,) median days between one customer's re-buys of each item, from training; 0 = unknown."""
         self.item_interval.copy_(torch.as_tensor(days, dtype=torch.float32))
+
+    def set_item_neighbours(self, ids: torch.Tensor, sim: torch.Tensor, fold_ids: torch.Tensor | None = None,
+                            fold_sim: torch.Tensor | None = None) -> None:
+        """(n_items, K) nearest item ids per model item and their similarity (id 0 with 0 fills unused slots); and
+        optionally the out-of-fold tables (F, n_items, K) that training reads instead."""
+        self.nbr_ids.copy_(torch.as_tensor(ids, dtype=torch.long))
+        self.nbr_sim.copy_(torch.as_tensor(sim, dtype=torch.float32))
+        if fold_ids is not None:
+            self.nbr_fold_ids = torch.as_tensor(fold_ids, dtype=torch.long, device=self.nbr_ids.device)
+            self.nbr_fold_sim = torch.as_tensor(fold_sim, dtype=torch.float32, device=self.nbr_ids.device)
 
     def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """(...) model ids -> (..., D): the item's own embedding plus its side features'."""
@@ -135,12 +162,20 @@ class PurchaseModel(nn.Module):
             x = block(x, mask, last_only=i == last)  # earlier blocks feed every position to the last one's keys
         return self.norm(x[:, -1, :])  # (B, D)
 
-    def _match(self, hist_items: torch.Tensor, hist_types: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
-        """(B, C) sum of the history-match terms: the item itself, then each (candidate, history) feature pair."""
+    def _match(self, hist_items: torch.Tensor, hist_types: torch.Tensor, cands: torch.Tensor,
+               folds: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C) sum of the history-match terms: the item itself, then each (candidate, history) feature pair,
+        then the neighbours (from each row's out-of-fold table when `folds` is given and the tables are built)."""
         score = self.item_match(hist_items, hist_types, cands, self.cfg.n_items)
         for (cf, hf), match in zip(self.cfg.match_pairs, self.attr_match):
             n_values = max(self.cfg.side_sizes[cf], self.cfg.side_sizes[hf])
             score = score + match(self.item_attr[hf][hist_items], hist_types, self.item_attr[cf][cands], n_values)
+        if self.cfg.neighbours:
+            if folds is not None and self.nbr_fold_ids.shape[0]:
+                ids, sim = self.nbr_fold_ids[folds[:, None], hist_items], self.nbr_fold_sim[folds[:, None], hist_items]
+            else:
+                ids, sim = self.nbr_ids[hist_items], self.nbr_sim[hist_items]  # (B, L, K)
+            score = score + self.nbr_match(hist_types, ids, sim, cands, self.cfg.n_items)
         return score
 
     def _repeat(self, user: torch.Tensor, sum_items: torch.Tensor, sum_feats: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
@@ -158,22 +193,23 @@ class PurchaseModel(nn.Module):
 
     def forward(
         self, hist_items: torch.Tensor, hist_types: torch.Tensor, hist_gaps: torch.Tensor,
-        sum_items: torch.Tensor, sum_feats: torch.Tensor, candidates: torch.Tensor,
+        sum_items: torch.Tensor, sum_feats: torch.Tensor, candidates: torch.Tensor, folds: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`folds` (B,): the rows' customer folds, in training only (see `_match`); the exported graph has none."""
         user = self.encode(hist_items, hist_types, hist_gaps)  # (B, D)
         cand = self.item_vectors(candidates)  # (B, C, D)
         dot = (cand * user[:, None, :]).sum(-1)  # (B, C)
-        return (dot + self.item_bias(candidates).squeeze(-1) + self._match(hist_items, hist_types, candidates)
+        return (dot + self.item_bias(candidates).squeeze(-1) + self._match(hist_items, hist_types, candidates, folds)
                 + self._repeat(user, sum_items, sum_feats, candidates))
 
     def score_all(self, hist_items: torch.Tensor, hist_types: torch.Tensor, hist_gaps: torch.Tensor,
-                  sum_items: torch.Tensor, sum_feats: torch.Tensor) -> torch.Tensor:
-        """(B, n_items) logits against the whole catalogue, for evaluation; the same numbers as forward."""
+                  sum_items: torch.Tensor, sum_feats: torch.Tensor, folds: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_items) logits against the whole catalogue; the same numbers as forward."""
         user = self.encode(hist_items, hist_types, hist_gaps)  # (B, D)
         all_ids = torch.arange(self.cfg.n_items, device=hist_items.device)
         logits = user @ self.item_vectors(all_ids).T + self.item_bias.weight.T  # (B, N)
         cands = all_ids[None, :].expand(hist_items.shape[0], -1)  # (B, N)
-        return logits + self._match(hist_items, hist_types, cands) + self._repeat(user, sum_items, sum_feats, cands)
+        return logits + self._match(hist_items, hist_types, cands, folds) + self._repeat(user, sum_items, sum_feats, cands)
 
     def checkpoint(self, **extra: object) -> dict:
         cls = type(self)  # recorded so that neurec.models.build.load_model rebuilds the same architecture

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from neurec.history_summary import HALF_LIVES_DAYS, N_SUMMARY_FIELDS, SUMMARY_FIELDS
+from neurec.models.components import gather_sums
 
 DAY_S = 86_400.0
 N_SLOT_FEATURES = N_SUMMARY_FIELDS + 3  # + bought-ever flag, replenishment ratio, interval-known flag
@@ -61,7 +62,4 @@ class SlotScore(nn.Module):
 def scatter_gather(slot_values: torch.Tensor, slot_scores: torch.Tensor, cand_values: torch.Tensor, n_values: int) -> torch.Tensor:
     """Sum the (B, K) slot scores per value id (0 = unknown, never matches) and read them at the (B, C)
     candidates' values -> (B, C)."""
-    slot_scores = slot_scores * (slot_values != 0)
-    table = torch.zeros(slot_values.shape[0], n_values, dtype=slot_scores.dtype, device=slot_scores.device)
-    table = table.scatter_add(1, slot_values, slot_scores)
-    return table.gather(1, cand_values) * (cand_values != 0)
+    return gather_sums(slot_values, slot_scores * (slot_values != 0), cand_values, n_values)

@@ -181,7 +181,7 @@ def _train_epoch(model: PurchaseModel, data: ExampleSet, step: _Step, cfg: Train
             neg = sample_negatives(target, step.negatives_end, cfg.n_negatives, step.gen, global_rows, offset)
         with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=step.autocast_dtype or torch.float32,
                             enabled=step.autocast_dtype is not None):
-            loss = step.objective(inputs, target, neg)
+            loss = step.objective(inputs, target, neg, batch["fold"])
         # Each rank's mean is over its own rows; DDP averages ranks, so weighting by the slice's share of the
         # global batch makes the gradient the global batch's mean, as in one process, also for uneven slices.
         weight = target.shape[0] * world.world / global_rows

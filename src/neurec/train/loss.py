@@ -92,13 +92,15 @@ class Objective(nn.Module):
         self.model, self.kind, self.negatives_end = model, kind, negatives_end
         self.extra, self.n_batch = tuple(extra), n_batch
 
-    def forward(self, inputs: list[torch.Tensor], target: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, inputs: list[torch.Tensor], target: torch.Tensor, negatives: torch.Tensor | None,
+                folds: torch.Tensor | None = None) -> torch.Tensor:
+        """`folds`: the rows' customer folds, for the model's out-of-fold neighbour tables."""
         if self.kind == "full_softmax":
-            return catalogue_loss(self.model.score_all(*inputs), target, self.negatives_end)
+            return catalogue_loss(self.model.score_all(*inputs, folds=folds), target, self.negatives_end)
         candidates = torch.cat([target[:, None], negatives], dim=1)  # (B, 1 + n_neg), positive first
         valid = None
         if self.extra:
             more = extra_negatives(self.extra, target, inputs[MODEL_INPUTS.index("sum_items")], self.n_batch)
             candidates = torch.cat([candidates, torch.where(more == 0, target[:, None], more)], dim=1)
             valid = torch.cat([torch.ones_like(negatives[:, :1], dtype=torch.bool).expand(-1, 1 + negatives.shape[1]), more != 0], dim=1)
-        return candidate_loss(self.model(*inputs, candidates), self.kind, valid)
+        return candidate_loss(self.model(*inputs, candidates, folds=folds), self.kind, valid)
