@@ -34,6 +34,12 @@ def test_item_neighbours_best_first_with_padding_slots():
     assert ids[2].tolist() == [3, 4] and sim[2] == pytest.approx([1.0, 0.5])
     assert ids[4].tolist() == [2, 3] and sim[4] == pytest.approx([0.5, 0.5])  # a tie: the lower id first
     assert ids[5].tolist() == [0, 0] and sim[5].tolist() == [0.0, 0.0]  # no neighbour: padding slots
+    # Customer ids as a shop writes them: text, or mixed, give the same table.
+    named = np.array(["u0", "u0", "u1", "u1", "u1", "u2", "u1"], dtype=object)
+    for other in item_neighbours(named, np.array([2, 3, 2, 3, 4, 4, 4]), 6, 2), item_neighbours(
+            np.array(["u0", "u0", 1, 1, 1, "u2", 1], dtype=object), np.array([2, 3, 2, 3, 4, 4, 4]), 6, 2):
+        np.testing.assert_array_equal(other[0], ids)
+        np.testing.assert_array_equal(other[1], sim)
 
 
 def test_customer_folds_are_stable_and_out_of_fold_tables_leave_the_fold_out():

@@ -95,12 +95,11 @@ def cosine_top_k(x: sp.csr_matrix, k: int, chunk: int = 512) -> sp.csr_matrix:
 
 
 def item_neighbours(rows: np.ndarray, items: np.ndarray, n_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The `k` nearest items of every item by cosine over (row, item) occurrences -> ids (n_items, k) int64 and
+    """The `k` nearest items of every item by cosine over (row, item) occurrences (rows: any hashable ids) -> ids (n_items, k) int64 and
     similarities (n_items, k) float32, best first; unused slots hold id 0 with similarity 0 (id 0 is padding, so
     they add nothing wherever the table is read)."""
-    rows, items = np.asarray(rows, dtype=np.int64), np.asarray(items, dtype=np.int64)
-    _, rows = np.unique(rows, return_inverse=True)
-    x = binary_matrix(rows, items, (int(rows.max(initial=-1)) + 1, n_items))
+    rows, uniques = pd.factorize(np.asarray(rows, dtype=object))  # customer ids of any kind ("u17", 17, ...)
+    x = binary_matrix(rows, np.asarray(items, dtype=np.int64), (len(uniques), n_items))
     sim = cosine_top_k(x, k).tocoo()
     order = np.lexsort((sim.col, -sim.data, sim.row))  # best first within each item, ties by id
     row, col, val = sim.row[order], sim.col[order], sim.data[order]
