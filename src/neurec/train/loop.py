@@ -210,9 +210,13 @@ def _make_step(model: PurchaseModel, cfg: TrainerConfig, optim: OptimConfig, neg
     if world.active:
         from torch.nn.parallel import DistributedDataParallel
 
-        # The window-only model (use_summary=false) leaves the summary's weights without gradients.
+        # The window-only model (use_summary=false) leaves the summary's weights without gradients, and
+        # neighbours=0 the neighbour term's. Buffers are not broadcast: every rank builds the same constant tables
+        # (side features, neighbour tables and their out-of-fold copies) from the same data, and sending them
+        # every step would cost megabytes a step for nothing.
+        unused = not model.cfg.use_summary or not getattr(model.cfg, "neighbours", 1)
         objective = DistributedDataParallel(objective, device_ids=[world.local_rank] if cfg.device.startswith("cuda") else None,
-                                            find_unused_parameters=not model.cfg.use_summary)
+                                            find_unused_parameters=unused, broadcast_buffers=False)
     if cfg.compile:
         objective = torch.compile(objective)
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
