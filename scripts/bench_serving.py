@@ -26,8 +26,6 @@ import json
 import logging
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from local_server import HOST, free_port, stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 TRAIN_OVERRIDES = ["tracking=none", "baselines=[]", "trainer.epochs=1", "trainer.progress=false",
                    "rules.allow_other=true", "data.simulator.lines_per_category=12"]
 
@@ -213,12 +212,6 @@ def bench_torch(checkpoint: Path, feeds: dict, reps: int, warmup: int) -> tuple[
     return rows, diffs
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def post(conn: http.client.HTTPConnection, body: bytes) -> int:
     conn.request("POST", "/recommend", body=body, headers={"content-type": "application/json"})
     resp = conn.getresponse()
@@ -246,17 +239,8 @@ def start_server(bundle: Path, log_path: Path, workers: int = 1) -> tuple[subpro
         finally:
             conn.close()
         time.sleep(0.1)
-    stop_server(proc)
+    stop_process(proc)
     raise SystemExit(f"neurec-serve did not answer /healthz within 60 s; see {log_path}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def http_load(port: int, body: bytes, duration: float, concurrency: int, rate: float) -> dict:
@@ -323,7 +307,7 @@ def bench_http(bundle: Path, request: dict, args: argparse.Namespace) -> tuple[d
                 break
         return fixed, sweep
     finally:
-        stop_server(proc)
+        stop_process(proc)
 
 
 def capacity(sweep: list[dict], limit_ms: float) -> float | None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +20,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from local_server import free_port, stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 WORKFLOW = "machine_learning"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def train_small(folder: Path) -> tuple[str, str]:
@@ -91,12 +85,7 @@ def main() -> None:
             print(json.dumps({"experiment_id": exp.experiment_id, "run_id": run_id,
                               "pages": {k: v.replace(base, "<ui>") for k, v in pages.items()}}))
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process(server)
 
 
 if __name__ == "__main__":

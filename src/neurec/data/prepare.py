@@ -57,6 +57,7 @@ class PreparedData:
     propensity: pd.DataFrame | None
     report: CleaningReport
     stats: dict
+    item_idx: np.ndarray  # (len(events),) model id of every event's item, in the events' row order
 
 
 def load(cfg: DataConfig) -> Loaded:
@@ -163,7 +164,7 @@ def prepare(cfg: DataConfig, work_dir: Path, vocab: ItemVocab | None = None) -> 
     stats = data_stats(events, vocab, sets)
     log.info("data %s: %s", loaded.source, stats)
     return PreparedData(events, loaded.catalog, bounds, vocab, sets["train"], sets["valid"], sets["test"], counts,
-                        loaded.propensity, loaded.report, stats)
+                        loaded.propensity, loaded.report, stats, item_idx)
 
 
 def too_few_decisions(counts: dict[str, int], cfg: DataConfig) -> str | None:

@@ -16,7 +16,7 @@ from torch import nn
 
 from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, NeighbourMatch, causal_padding_mask
 from neurec.models.summary_match import SlotScore, scatter_gather, slot_features
-from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, ITEM_ID, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID, USER_ID
+from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID, USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,11 @@ class PurchaseModel(nn.Module):
         model = cls(cls.config_class(n_items=len(data.vocab), side_names=have, side_sizes=features.sizes,
                                      match_pairs=pairs, **kwargs))
         model.set_item_attributes(torch.as_tensor(features.ids))
-        train_events = data.events[data.events["ts"] < data.boundaries.valid_start]
-        model.set_item_intervals(torch.as_tensor(repurchase_days(train_events, data.vocab)))
+        train = data.events["ts"].to_numpy() < data.boundaries.valid_start
+        model.set_item_intervals(torch.as_tensor(repurchase_days(data.events[train], data.vocab)))
         if model.cfg.neighbours:
             # Over customers and every event type, as the item-kNN baseline: "touched by the same people".
-            users, items = train_events[USER_ID].to_numpy(), data.vocab.encode(train_events[ITEM_ID].to_numpy())
+            users, items = data.events[USER_ID].to_numpy()[train], data.item_idx[train]
             ids, sim = item_neighbours(users, items, len(data.vocab), model.cfg.neighbours)
             fold_ids, fold_sim = out_of_fold_neighbours(users, items, customer_folds(users), len(data.vocab), model.cfg.neighbours)
             model.set_item_neighbours(torch.as_tensor(ids), torch.as_tensor(sim), torch.as_tensor(fold_ids), torch.as_tensor(fold_sim))

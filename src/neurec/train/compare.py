@@ -41,8 +41,8 @@ def best_baseline(metrics: dict[str, dict[str, float]], key: str = "ndcg_at_10")
 
 def train_view(data: PreparedData) -> TrainView:
     """What the counting baselines may see: training-period events and decisions only."""
-    events = data.events[data.events["ts"] < data.boundaries.valid_start]
-    events = events[[USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, "ts"]].assign(item_idx=data.vocab.encode(events[ITEM_ID].to_numpy()))
+    train = data.events["ts"].to_numpy() < data.boundaries.valid_start
+    events = data.events.loc[train, [USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, "ts"]].assign(item_idx=data.item_idx[train])
     t = data.train.targets
     decisions = pd.DataFrame({
         USER_ID: t.user, SESSION_ID: data.events[SESSION_ID].to_numpy()[t.position], "item_idx": data.train.target, "ts": t.ts,
