@@ -54,6 +54,9 @@ def run_dataset(name: str, overrides: list[str], path: Path | None, tracking: bo
     out = {method: dict(values) for method, values in result.metrics.items()}
     out["model"]["train_seconds"] = result.fit.seconds
     out["model"]["valid_ndcg_at_10"] = result.fit.best_metric  # what defaults are chosen on; test is only reported
+    # The epoch kept, 0 being the untrained model (its counting terms), and that model's validation figure.
+    out["model"]["best_epoch"] = result.fit.best_epoch
+    out["model"]["untrained_valid_ndcg_at_10"] = result.fit.untrained_metric
     out["_stats"] = result.stats
     del result  # the next dataset starts with this one's arrays freed
     return out
@@ -109,7 +112,8 @@ def main() -> None:
     for name, methods in results.items():
         stats, model = methods["_stats"], methods["model"]
         print(f"{name}: {stats['valid_targets']:,} validation and {stats['test_targets']:,} test decisions, "
-              f"{model.get('repeat_target_share', float('nan')):.0%} of test decisions repeat; "
+              f"{model.get('repeat_target_share', float('nan')):.0%} of test decisions repeat; best epoch "
+              f"{model.get('best_epoch')} (untrained: valid {model.get('untrained_valid_ndcg_at_10', float('nan')):.4f}); "
               f"{comparison_line({m: v for m, v in methods.items() if not m.startswith('_')})}")
 
 

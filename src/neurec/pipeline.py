@@ -264,8 +264,11 @@ def log_test_metrics(tracker, report: TestReport) -> None:
 
 def _log_test(tracker, report: TestReport, result: FitResult, cal: Calibration, cfg: RunConfig) -> None:
     log_test_metrics(tracker, report)
-    tracker.log_metrics({"best_epoch": result.best_epoch, f"best_valid_{cfg.trainer.monitor}": result.best_metric,
-                         "calibration_temperature": cal.temperature})
+    # untrained_valid_*: the model before any step (epoch 0), what training has to beat; absent after a resume of
+    # a run from before it was recorded.
+    fit_metrics = {"best_epoch": result.best_epoch, f"best_valid_{cfg.trainer.monitor}": result.best_metric,
+                   f"untrained_valid_{cfg.trainer.monitor}": result.untrained_metric, "calibration_temperature": cal.temperature}
+    tracker.log_metrics({k: v for k, v in fit_metrics.items() if np.isfinite(v)})
     log_figure(tracker, plots.learning_curves(result.history), "plots/learning_curves.png")
     log_figure(tracker, plots.reliability_diagram(report.reliability, report.metrics["model"]["ece"]), "plots/reliability.png")
 

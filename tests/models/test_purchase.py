@@ -163,3 +163,25 @@ def test_training_reads_each_rows_out_of_fold_table():
             full_part = model.nbr_match(types[b : b + 1], full[0][items[b : b + 1]], full[1][items[b : b + 1]], cand[b : b + 1], 50)
             torch.testing.assert_close(trained[b : b + 1], served[b : b + 1] - full_part + own)
     assert "nbr_fold_ids" not in model.state_dict()  # training-only: never saved nor exported
+
+
+def test_match_weights_start_with_the_configured_decay_per_step_back():
+    """An event p steps back starts at prior * decay**p for every event type; padding weighs nothing."""
+    match = NeighbourMatch(n_event_types=4, max_history=4, prior=2.0, decay=0.5)
+    with torch.no_grad():
+        w = match.weights(torch.tensor([[0, 1, 2, 3]]))
+    torch.testing.assert_close(w, torch.tensor([[0.0, 2.0 * 0.25, 2.0 * 0.5, 2.0]]))
+
+
+def test_zero_embedding_std_leaves_only_the_counting_terms_at_init():
+    """embedding_std 0: the dot product and item bias are 0, so the untrained score of a candidate the customer
+    never touched, and that is nobody's neighbour, is exactly 0 whatever the history; a touched one is not."""
+    torch.manual_seed(0)
+    model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=6, dim=16, n_layers=1, n_heads=1, match_prior=2.0,
+                                              embedding_std=0.0)).eval()
+    items, types, gaps, sum_items, sum_feats, _ = _inputs(n_items=40)
+    cand = torch.cat([torch.full((3, 1), 45), items[:, -1:]], dim=1)  # 45: never in a history (ids < 40)
+    with torch.inference_mode():
+        logits = model(items, types, gaps, sum_items, sum_feats, cand)
+    assert torch.equal(logits[:, 0], torch.zeros(3))
+    assert bool((logits[:, 1] > 0).all())

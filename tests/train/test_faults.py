@@ -87,7 +87,7 @@ def test_a_stopped_training_is_killed_keeps_last_pt_and_says_how_to_resume(tmp_p
 
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
-    assert 1 <= best["epoch"] <= last["epoch"] < EPOCHS and "optimizer" in last
+    assert 0 <= best["epoch"] <= last["epoch"] < EPOCHS and "optimizer" in last  # 0: the untrained model
     assert f"(epoch {last['epoch']}) kept" in lines[0]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]  # no .tmp left
     assert _written_before(run_dir) == before

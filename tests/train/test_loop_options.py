@@ -69,7 +69,7 @@ def test_a_step_budget_stops_mid_epoch_and_keeps_the_best_epoch(examples, tmp_pa
     result = _fit(examples, tmp_path, epochs=10, max_steps=12)
     # 290 decisions in batches of 32: 3 shards of 128, 128 and 34 rows make 4 + 4 + 2 = 10 steps an epoch.
     assert result.budget == "max_steps" and result.steps == 12 and len(result.history) == 2
-    assert (tmp_path / "ckpt" / "best.pt").is_file() and result.best_epoch in (1, 2)
+    assert (tmp_path / "ckpt" / "best.pt").is_file() and result.best_epoch in (0, 1, 2)  # 0: no trained epoch beat the untrained one
 
 
 def test_an_error_while_making_batches_reaches_the_training_loop():

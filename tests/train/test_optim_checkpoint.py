@@ -98,3 +98,53 @@ def test_fit_stopped_after_a_checkpoint_resumes_to_the_same_curve(tmp_path):
     assert resumed.resumed_from == 1
     assert [h["valid_ndcg_at_10"] for h in resumed.history] == [h["valid_ndcg_at_10"] for h in reference.history]
     assert [h["lr"] for h in resumed.history] == [h["lr"] for h in reference.history]  # the schedule went on
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # the stand-in epoch takes no optimizer step
+def test_fit_keeps_the_untrained_model_when_no_epoch_beats_it_on_validation(tmp_path, monkeypatch):
+    """Epoch 0, the model as built, is the first candidate for best.pt: an epoch that makes validation worse
+    (here one that scrambles the item biases) never replaces it, and fit ends holding the untrained weights."""
+    from neurec.data.config import DataConfig
+    from neurec.data.prepare import prepare
+    from neurec.data.simulate import SimulatorConfig
+    from neurec.pipeline import build_model
+
+    data = prepare(DataConfig(simulator=SimulatorConfig(seed=3, n_customers=300, days=60)), tmp_path / "data")
+    torch.manual_seed(0)
+    model = build_model({"dim": 16, "n_layers": 1, "n_heads": 1, "max_history": 50}, data)
+    untrained = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def scramble(model, data, step, cfg, epoch, done):
+        with torch.no_grad():
+            model.item_bias.weight.copy_(20.0 * torch.randn_like(model.item_bias.weight))
+        return 1.0, done + 1, None
+
+    monkeypatch.setattr(loop, "_train_epoch", scramble)
+    cfg = loop.TrainerConfig(epochs=3, progress=False, patience=2, num_threads=1)
+    result = loop.fit(model, data.train, data.valid, cfg, tmp_path / "ck", negatives_end=data.vocab.trained_end)
+    assert result.best_epoch == 0 and result.best_metric == result.untrained_metric > 0
+    assert [h["epoch"] for h in result.history] == [1, 2]  # patience 2 counted from epoch 0
+    assert all(h["valid_ndcg_at_10"] < result.untrained_metric for h in result.history)
+    assert all(torch.equal(v, untrained[k]) for k, v in model.state_dict().items())
+    assert torch.load(tmp_path / "ck" / "best.pt", weights_only=True)["epoch"] == 0
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")
+def test_a_trained_epoch_must_beat_the_untrained_one_by_one_standard_error(tmp_path, monkeypatch):
+    """Validation scripted: untrained 0.30 ± 0.02. Epoch 1 (0.31) is within the noise and not kept; epoch 2 (0.33)
+    is; after that any better epoch counts, with no margin (epoch 4, 0.335)."""
+    from neurec.models.purchase import PurchaseModel, PurchaseModelConfig
+
+    scores = iter([0.30, 0.31, 0.33, 0.325, 0.335])
+    monkeypatch.setattr(loop, "evaluate_model", lambda *a, **k: ({"ndcg_at_10": (v := next(scores)), "ndcg_at_10_se": 0.02,
+                                                                  "hr_at_10": v}, None, None))
+    monkeypatch.setattr(loop, "_train_epoch", lambda model, data, step, cfg, epoch, done: (1.0, done + 1, None))
+    model = PurchaseModel(PurchaseModelConfig(n_items=10, max_history=4, dim=8, n_layers=1, n_heads=1))
+    cfg = loop.TrainerConfig(epochs=4, progress=False, patience=10, num_threads=1)
+    result = loop.fit(model, [], [], cfg, tmp_path / "ck")
+    assert (result.untrained_metric, result.untrained_margin) == (0.30, 0.02)
+    assert (result.best_epoch, result.best_metric) == (4, 0.335)
+    scores = iter([0.30, 0.31, 0.31, 0.31, 0.31])
+    result = loop.fit(model, [], [], cfg, tmp_path / "ck2")
+    assert (result.best_epoch, result.best_metric) == (0, 0.30)
+    assert torch.load(tmp_path / "ck2" / "best.pt", weights_only=True)["epoch"] == 0

@@ -104,14 +104,17 @@ class HistoryMatch(nn.Module):
     a (B, C, L) comparison, so scoring a whole catalogue stays O(B x values).
     """
 
-    def __init__(self, n_event_types: int, max_history: int, prior: float = 0.0):
+    def __init__(self, n_event_types: int, max_history: int, prior: float = 0.0, decay: float = 1.0):
         super().__init__()
         self.by_type = nn.Embedding(n_event_types, 1)
         self.by_recency = nn.Embedding(max_history, 1)
         # Start from "a match makes a purchase more likely" (prior > 0) rather than from indifference: with a
-        # few hundred purchases there is too little signal to discover it from zero.
+        # few hundred purchases there is too little signal to discover it from zero. The recency part starts so
+        # that an event `p` steps back weighs prior * decay**p, the counting rules' decay (additive offsets, so
+        # types learned apart later keep one shared recency curve).
         nn.init.constant_(self.by_type.weight, prior)
-        nn.init.zeros_(self.by_recency.weight)
+        with torch.no_grad():
+            self.by_recency.weight.copy_(prior * (decay ** torch.arange(max_history, dtype=torch.float32)[:, None] - 1.0))
 
     def forward(self, hist_values: torch.Tensor, hist_types: torch.Tensor, cand_values: torch.Tensor, n_values: int) -> torch.Tensor:
         """hist_values (B, L), cand_values (B, C) ids with 0 = unknown -> (B, C) scores."""

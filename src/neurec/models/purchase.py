@@ -35,12 +35,15 @@ class PurchaseModelConfig:
     side_sizes: tuple[int, ...] = ()  # values per side feature, 0 (unknown) included
     match_pairs: tuple[tuple[int, int], ...] = ()  # (candidate feature, history feature) rows that must agree
     match_prior: float = 0.0  # initial weight per event type of "the candidate itself is in the history" (then learned)
+    match_decay: float = 1.0  # initial factor per step back in the window of that weight (1: none), then learned
     summary_size: int = 32  # items of the whole-history summary (neurec.history_summary)
     use_summary: bool = True  # False: the summary is fed but ignored (the window-only model, for comparison)
     summary_hidden: int = 32
     summary_prior: float = 1.0  # initial weight of log(1 + the month's decayed own-event weight), then learned
     neighbours: int = 20  # nearest items per item in the co-occurrence table the model reads; 0: none
     neighbour_prior: float = 1.0  # initial weight per event type of "the candidate is a neighbour of it", then learned
+    neighbour_decay: float = 1.0  # initial factor per step back of that weight, as match_decay
+    embedding_std: float = 0.05  # initial spread of item and side embeddings; 0: the dot product starts at nothing
 
 
 def model_inputs(batch: dict, device: str | torch.device = "cpu") -> list[torch.Tensor]:
@@ -73,7 +76,7 @@ class PurchaseModel(nn.Module):
         self.embed = HistoryEmbedding(cfg.dim, cfg.n_event_types, cfg.n_gap_buckets, cfg.max_history, cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.dim)
-        self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.match_prior)
+        self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.match_prior, cfg.match_decay)
         # Attribute matches start neutral: "same category" is a much weaker hint than "the same item".
         self.attr_match = nn.ModuleList(HistoryMatch(cfg.n_event_types, cfg.max_history) for _ in cfg.match_pairs)
         # Whole-history repeat scores: the item itself, then each attribute pair; the pairs start neutral.
@@ -92,11 +95,13 @@ class PurchaseModel(nn.Module):
         # not saved, not exported; `from_data` fills them.
         self.register_buffer("nbr_fold_ids", torch.zeros(0, cfg.n_items, cfg.neighbours, dtype=torch.long), persistent=False)
         self.register_buffer("nbr_fold_sim", torch.zeros(0, cfg.n_items, cfg.neighbours), persistent=False)
-        self.nbr_match = NeighbourMatch(cfg.n_event_types, cfg.max_history, cfg.neighbour_prior)
-        nn.init.normal_(self.item_emb.weight, std=0.05)
+        self.nbr_match = NeighbourMatch(cfg.n_event_types, cfg.max_history, cfg.neighbour_prior, cfg.neighbour_decay)
+        # With embedding_std 0 the untrained model is exactly its counting terms (match, neighbours, summary): a
+        # random dot product at init is noise on top of them that training first has to undo.
+        nn.init.normal_(self.item_emb.weight, std=cfg.embedding_std)
         nn.init.zeros_(self.item_bias.weight)
         for table in self.side_emb:
-            nn.init.normal_(table.weight, std=0.05)
+            nn.init.normal_(table.weight, std=cfg.embedding_std)
 
     @classmethod
     def from_data(cls, model_cfg: dict, data) -> "PurchaseModel":

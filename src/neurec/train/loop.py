@@ -89,6 +89,8 @@ class FitResult:
     resumed_from: int = 0  # the epoch last.pt held when this fit resumed; 0 for a fresh start
     steps: int = 0  # optimizer steps taken, over all epochs (and across a resume)
     budget: str | None = None  # "max_steps" or "max_minutes" when a budget ended training
+    untrained_metric: float = float("nan")  # the validation metric before any step ("epoch 0")
+    untrained_margin: float = 0.0  # what a trained epoch must beat epoch 0 by: one standard error of its metric
 
 
 LAST = "last.pt"
@@ -265,6 +267,8 @@ def fit(
     start = 1
     if resume and (ckpt_dir / LAST).is_file():
         start = _restore(ckpt_dir / LAST, model, step.opt, sched, step.gen, best, cfg.device)
+    else:
+        _untrained(model, valid, cfg, best, world, checkpoint_extra)
     for epoch in range(start, cfg.epochs + 1):
         if _stopped(best, epoch - 1, cfg) or best.budget:
             break
@@ -274,14 +278,16 @@ def fit(
         score = metrics[f"valid_{cfg.monitor}"]
         log.log(logging.INFO if world.main else logging.DEBUG, "epoch %d: loss %.4f, valid %s %.4f (%.1fs, %.0f examples/s)", epoch, metrics["train_loss"], cfg.monitor,
                  score, metrics["epoch_seconds"], metrics["examples_per_second"])
-        if score > best.best_metric:
+        if score > best.best_metric + (best.untrained_margin if best.best_epoch == 0 else 0.0):
             best.best_epoch, best.best_metric = epoch, score
             if world.main:
                 save_atomic(model.checkpoint(epoch=epoch, metrics=metrics, **(checkpoint_extra or {})), best.checkpoint)
         if world.main:  # last.pt after best.pt: a crash between the two replays this epoch, rewriting the same best.pt
             save_atomic(model.checkpoint(epoch=epoch, metrics=metrics, optimizer=step.opt.state_dict(), scheduler=sched.state_dict(),
                                          rng=rng_states(step.gen), best_epoch=best.best_epoch, best_metric=best.best_metric,
-                                         history=best.history, steps=best.steps, **(checkpoint_extra or {})), ckpt_dir / LAST)
+                                         history=best.history, steps=best.steps, untrained_metric=best.untrained_metric,
+                                         untrained_margin=best.untrained_margin,
+                                         **(checkpoint_extra or {})), ckpt_dir / LAST)
             if on_epoch:
                 on_epoch(epoch, metrics, best.history)
         raise_pending()
@@ -311,9 +317,31 @@ def _epoch(model: PurchaseModel, train: ExampleSet, valid: ExampleSet, step: _St
     return metrics
 
 
+def _untrained(model: PurchaseModel, valid: ExampleSet, cfg: TrainerConfig, best: FitResult, world, checkpoint_extra: dict | None) -> None:
+    """Epoch 0: the model as built, before any step, is the first candidate for the best checkpoint.
+
+    The match, neighbour and summary terms start at the counting rules' weights (with model.embedding_std 0 the
+    untrained model is exactly those rules). Where training never beats them on validation, as on small or
+    click-only samples, where the item embeddings learn noise faster than signal, the run keeps the rules
+    rather than a worse trained model. A trained epoch must beat them by one standard error of the validation
+    metric (the one-standard-error rule: the simpler model unless the evidence says otherwise), since a
+    validation period of a few hundred decisions ranks two close models by chance."""
+    metrics = evaluate_model(model, valid, cfg.device)[0]
+    score = metrics[cfg.monitor]
+    best.untrained_metric = score
+    margin = metrics.get(f"{cfg.monitor}_se", float("nan"))
+    best.untrained_margin = margin if np.isfinite(margin) else 0.0
+    log.log(logging.INFO if world.main else logging.DEBUG, "epoch 0 (untrained): valid %s %.4f; a trained epoch is kept above %.4f",
+            cfg.monitor, score, score + best.untrained_margin)
+    if np.isfinite(score):
+        best.best_epoch, best.best_metric = 0, score
+        if world.main:
+            save_atomic(model.checkpoint(epoch=0, metrics={f"valid_{cfg.monitor}": score}, **(checkpoint_extra or {})), best.checkpoint)
+
+
 def _stopped(best: FitResult, epoch: int, cfg: TrainerConfig) -> bool:
-    """Early stopping after `epoch`: patience epochs without a better validation metric."""
-    return best.best_epoch > 0 and epoch - best.best_epoch >= cfg.patience
+    """Early stopping after `epoch`: patience epochs without a better validation metric (epoch 0 counts)."""
+    return best.best_epoch >= 0 and epoch - best.best_epoch >= cfg.patience
 
 
 def _restore(path: Path, model, opt, sched, gen, best: FitResult, device: str) -> int:
@@ -332,6 +360,8 @@ def _restore(path: Path, model, opt, sched, gen, best: FitResult, device: str) -
     best.history = list(ckpt["history"])
     best.resumed_from = int(ckpt["epoch"])
     best.steps = int(ckpt.get("steps", 0))
+    best.untrained_metric = float(ckpt.get("untrained_metric", float("nan")))
+    best.untrained_margin = float(ckpt.get("untrained_margin", 0.0))
     log.info("resumed from %s: epoch %d done, best valid metric %.4f at epoch %d", path, best.resumed_from,
              best.best_metric, best.best_epoch)
     return best.resumed_from + 1
