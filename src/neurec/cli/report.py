@@ -104,7 +104,7 @@ def print_report(result) -> None:
     for warning in (result.data.report.warnings if result.data is not None else []):
         print(f"WARNING: {warning}")
     resumed = f" (resumed after epoch {result.fit.resumed_from})" if result.fit.resumed_from else ""
-    kept = " (the untrained model: no epoch beat its counting terms on validation)" if result.fit.best_epoch == 0 else ""
+    kept = " (the untrained model: no trained epoch beat it on validation by one standard error)" if result.fit.best_epoch == 0 else ""
     print(f"trained {len(result.fit.history)} epochs in {result.fit.seconds:.0f}s{resumed}, best epoch {result.fit.best_epoch}{kept}")
     print()
     few = " - too few to trust these figures" if result.data is not None and result.data.report.warnings and any(
