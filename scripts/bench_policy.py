@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from policy_tables import (ab_markdown, fate_markdown, offers_markdown, pct, policy_markdown, rule_costs_markdown,
-                           targets, thresholds_markdown)
+                           rules_choice_markdown, sensitivity_markdown, targets)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_OVERRIDES = ["tracking=none", "baselines=[]", "trainer.progress=false"]
@@ -52,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lift", type=float, default=0.2, help="A/B: relative change of the simulator's buy rate (default 0.2)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the intervals (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the replay's random numbers and the bootstrap")
+    p.add_argument("--cost", default="mild", choices=("none", "mild", "strong"),
+                   help="the choice cost of the main tables, the targets and the validation choice (default mild); "
+                        "the sensitivity table shows every setting")
     args = p.parse_args()
     args.reps = args.reps or (200 if args.quick else 400)
     if args.reps < 1 or args.n_boot < 1 or args.lift <= -1:
@@ -107,8 +110,9 @@ def data_of(bundle: Path):
         return prepare(data_cfg, Path(tmp))
 
 
-def policies(with_rules, data, truth, sessions):
-    """`with_rules`: the bundle as shipped (a ScorerPolicy named "neurec"); the other neurec policies share it."""
+def policies(with_rules, data, truth, sessions, cost):
+    """`with_rules`: the bundle as shipped (a ScorerPolicy named "neurec"); the other neurec policies share it. The
+    oracles keep state per replay, so every replay gets fresh ones; they weigh `cost` as the customers do."""
     from neurec.analytics.policies import (Fbt, NoRecs, Popularity, TruthOracle, fbt_partners, neutral_rules,
                                            popularity_ranking)
     from neurec.analytics.policy_sim import SessionTruth
@@ -122,8 +126,8 @@ def policies(with_rules, data, truth, sessions):
     return [NoRecs(), Popularity(popularity_ranking(data.train_purchase_counts, ids), empty),
             Fbt(fbt_partners(FrequentlyBoughtTogether().fit(train_view(data)), ids), empty),
             with_rules.with_rules("neurec_no_rules", neutral_rules(with_rules.scorer.bundle.rules)), with_rules,
-            TruthOracle(sessions, SessionTruth(truth), alternatives=False, name="oracle_upsell_cross_sell"),
-            TruthOracle(sessions, SessionTruth(truth))]
+            TruthOracle(sessions, SessionTruth(truth), alternatives=False, name="oracle_upsell_cross_sell", cost=cost),
+            TruthOracle(sessions, SessionTruth(truth), cost=cost)]
 
 
 class ProductPages:
@@ -169,9 +173,9 @@ def upsell_fate(policy, sessions, events, truth, k: int = 4) -> dict[str, list[f
 
 def main() -> None:
     args = parse_args()
-    from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in, simulator_truth
     from neurec.analytics.policies import ScorerPolicy
     from neurec.analytics.policy_bound import expected_ceiling
+    from neurec.analytics.policy_sim import COSTS, ReplayConfig, replay, sessions_in, simulator_truth
     from neurec.analytics.policy_stats import AbSimConfig, by_offer, policy_table, simulate_ab
 
     t0 = time.perf_counter()
@@ -179,68 +183,85 @@ def main() -> None:
     sim_cfg = _simulator_config(bundle)
     truth = simulator_truth(sim_cfg)
     sessions = sessions_in(data.events, data.boundaries.test_start, truth)
+    customers = [x.user_id for x in sessions]
     log(f"replaying {len(sessions):,} test-period sessions ({sum(bool(s.bought) for s in sessions):,} with an order) ...")
     shipped = ScorerPolicy.from_bundle(bundle, "neurec")  # opened once; every neurec variant shares its session
-    chosen = choose_thresholds(shipped, data, truth, sessions, args)
-    pols = policies(shipped, data, truth, sessions)
-    at = next(i for i, p in enumerate(pols) if p.name == "neurec") + 1  # beside the shipped rules, before the oracles
-    pols.insert(at, shipped.with_rules("neurec_val_thresholds", chosen["rules"]))
-    outcomes = []
-    for policy in pols:
-        t = time.perf_counter()
-        outcomes.append(replay(policy, sessions, data.events, truth, ReplayConfig(seed=args.seed)))
-        log(f"  {policy.name}: {time.perf_counter() - t:.1f}s")
-    table = policy_table(outcomes, n_boot=args.n_boot, seed=args.seed, customers=[x.user_id for x in sessions])
-    fate = upsell_fate(next(p for p in pols if p.name == "neurec"), sessions, data.events, truth)
-    costs = rule_costs(shipped, outcomes, sessions, data.events, truth, args)
-    ceiling = expected_ceiling(sessions, truth)
-    offers = {o.policy: by_offer(o) for o in outcomes}
+    chosen = choose_rules(shipped, data, truth, sessions, args)
+    runs = {}
+    for name, cost in COSTS.items():
+        pols = policies(shipped, data, truth, sessions, cost)
+        at = next(i for i, p in enumerate(pols) if p.name == "neurec") + 1  # beside the shipped rules, before the oracles
+        pols.insert(at, shipped.with_rules("neurec_validated", chosen["rules"]))
+        outcomes = []
+        for policy in pols:
+            t = time.perf_counter()
+            outcomes.append(replay(policy, sessions, data.events, truth, ReplayConfig(seed=args.seed, cost=cost)))
+            log(f"  {name} cost, {policy.name}: {time.perf_counter() - t:.1f}s")
+        runs[name] = {"outcomes": outcomes, "ceiling": expected_ceiling(sessions, truth, cost=cost),
+                      "table": policy_table(outcomes, n_boot=args.n_boot, seed=args.seed, customers=customers)}
+    main_run = runs[args.cost]
+    fate = upsell_fate(shipped, sessions, data.events, truth)
+    costs = rule_costs(shipped, main_run["outcomes"], sessions, data.events, truth, args)
+    offers = {o.policy: by_offer(o) for o in main_run["outcomes"]}
     log(f"A/A and A/B tests on {args.reps} simulated shops ...")
     ab = simulate_ab(sim_cfg, AbSimConfig(reps=args.reps, lift=args.lift),
                      progress=lambda r: r % 50 == 0 and log(f"  {r} / {args.reps}"))
-    report(args, table, offers, fate, costs, chosen, ceiling, ab, len(sessions), time.perf_counter() - t0)
+    report(args, runs, offers, fate, costs, chosen, ab, len(sessions), time.perf_counter() - t0)
 
 
-UPSELL_BARS, CROSS_SELL_BARS = (0.0, 0.005, 0.01, 0.02), (0.01, 0.02, 0.04)
+# The validation grid of the relevance rules: a probability floor, the economics of a slot (rules slot_cost) and how
+# many of the best suggestions are shown without paying for their slot (slot_cost_free).
+MIN_PROBABILITIES, SLOT_COSTS, FREE_SLOTS = (0.0, 0.01, 0.02), (0.005, 0.01, 0.02, 0.05), (0, 1, 2)
+RELEVANCE_KEYS = ("min_probability", "slot_cost", "slot_cost_free")
 
 
-def choose_thresholds(policy, data, truth, test_sessions, args) -> dict:
-    """The per-kind thresholds (upsell x cross-sell grid, the other rules as shipped) with the best AOV lift on a
-    replay of the validation period, whose sessions the model was not trained on; the test period is not looked at."""
+def relevance_grid() -> list[tuple]:
+    """(floor, slot cost, free) triples; without a slot cost the free count means nothing, so it is tried once."""
+    return [(f, None, 0) for f in MIN_PROBABILITIES] + [
+        (f, c, n) for f in MIN_PROBABILITIES for c in SLOT_COSTS for n in FREE_SLOTS]
+
+
+def choose_rules(policy, data, truth, test_sessions, args) -> dict:
+    """The relevance rules (RELEVANCE_KEYS; the other rules as shipped) with the best revenue per session on a replay
+    of the validation period under the --cost setting; the model was not trained on those sessions and the test
+    period is not looked at. Ties keep the shipped values."""
     from dataclasses import replace
 
     from neurec.analytics.policies import NoRecs
-    from neurec.analytics.policy_sim import ReplayConfig, replay, sessions_in
+    from neurec.analytics.policy_sim import COSTS, ReplayConfig, replay, sessions_in
 
     test_keys = {s.key for s in test_sessions}
     val = [s for s in sessions_in(data.events, data.boundaries.valid_start, truth) if s.key not in test_keys]
     shipped = policy.scorer.bundle.rules
-    log(f"choosing per-kind thresholds on {len(val):,} validation-period sessions ...")
-    base = replay(NoRecs(), val, data.events, truth, ReplayConfig(seed=args.seed)).value
-    aov = lambda v: v.sum() / max(int((v > 0).sum()), 1)  # noqa: E731  (conversion is the same under every policy)
+    cfg = ReplayConfig(seed=args.seed, cost=COSTS[args.cost])
+    grid = relevance_grid()
+    log(f"choosing the relevance rules on {len(val):,} validation-period sessions ({args.cost} cost, {len(grid)} replays) ...")
+    base = replay(NoRecs(), val, data.events, truth, cfg).value.sum()
     lifts = {}
-    for up in UPSELL_BARS:
-        for cross in CROSS_SELL_BARS:
-            rules = replace(shipped, min_probability_by_kind=(("cross_sell", cross), ("upsell", up)))
-            out = replay(policy.with_rules("v", rules), val, data.events, truth, ReplayConfig(seed=args.seed))
-            lifts[(up, cross)] = aov(out.value) / aov(base) - 1
-    up, cross = max(lifts, key=lambda kv: (lifts[kv], kv == (shipped.min_probability,) * 2))  # ties keep the shipped
-    return {"rules": replace(shipped, min_probability_by_kind=(("cross_sell", cross), ("upsell", up))),
-            "upsell": up, "cross_sell": cross, "validation_sessions": len(val),
-            "validation_aov_lift": {f"upsell={u} cross_sell={c}": lift for (u, c), lift in lifts.items()}}
+    for key in grid:
+        rules = replace(shipped, min_probability_by_kind=None, **dict(zip(RELEVANCE_KEYS, key)))
+        lifts[key] = replay(policy.with_rules("v", rules), val, data.events, truth, cfg).value.sum() / base - 1
+    current = tuple(getattr(shipped, k) for k in RELEVANCE_KEYS)
+    best = max(lifts, key=lambda key: (lifts[key], key == current))
+    return {"rules": replace(shipped, min_probability_by_kind=None, **dict(zip(RELEVANCE_KEYS, best))),
+            "chosen": dict(zip(RELEVANCE_KEYS, best)), "shipped": dict(zip(RELEVANCE_KEYS, current)),
+            "cost": args.cost, "validation_sessions": len(val),
+            "validation_revenue_lift": [{**dict(zip(RELEVANCE_KEYS, key)), "revenue_lift": lift}
+                                        for key, lift in lifts.items()]}
 
 
 def rule_costs(policy, outcomes, sessions, events, truth, args) -> dict:
     """neurec with each shipped rule switched off in turn, against the rules as shipped, on the same sessions."""
     from neurec.analytics.policies import rule_ablations
-    from neurec.analytics.policy_sim import ReplayConfig, replay
+    from neurec.analytics.policy_sim import COSTS, ReplayConfig, replay
     from neurec.analytics.policy_stats import policy_table
 
     shipped = {o.policy: o for o in outcomes}
     rules = policy.scorer.bundle.rules
-    log("neurec with one rule off at a time ...")
-    variants = [replay(policy.with_rules(f"off:{name}", changed), sessions, events, truth,
-                       ReplayConfig(seed=args.seed)) for name, changed in rule_ablations(rules).items()]
+    log(f"neurec with one rule off at a time ({args.cost} cost) ...")
+    cfg = ReplayConfig(seed=args.seed, cost=COSTS[args.cost])
+    variants = [replay(policy.with_rules(f"off:{name}", changed), sessions, events, truth, cfg)
+                for name, changed in rule_ablations(rules).items()]
     table = policy_table([shipped["none"], shipped["neurec"], *variants], fbt="neurec", n_boot=args.n_boot,
                          seed=args.seed, customers=[x.user_id for x in sessions])
     table.pop("none")
@@ -254,48 +275,60 @@ def _simulator_config(bundle: Path):
     return instantiate(OmegaConf.load(bundle.parent / "config.yaml").data.simulator)
 
 
-def report(args, table: dict, offers: dict, fate: dict, costs: dict, chosen: dict, ceiling, ab, n_sessions: int,
+def report(args, runs: dict, offers: dict, fate: dict, costs: dict, chosen: dict, ab, n_sessions: int,
            seconds: float) -> None:
-    print(f"## Policies on {n_sessions:,} test-period sessions (ground truth: the simulator; common random numbers)\n")
+    table, ceiling = runs[args.cost]["table"], runs[args.cost]["ceiling"]
+    print(f"## Policies on {n_sessions:,} test-period sessions, {args.cost} choice cost (ground truth: the simulator; "
+          "common random numbers)\n")
     print(policy_markdown(table))
-    print(f"\nCeiling: the highest expected AOV lift any upsell + cross-sell policy can reach on these sessions is "
-          f"{pct(ceiling.aov_lift)} (upsells {ceiling.upsell_gain:,.0f} €, cross-sells {ceiling.cross_sell_gain:,.0f} € "
-          f"over {ceiling.base_value:,.0f} € in {ceiling.sessions:,} orders; neurec.analytics.policy_bound). The table's "
-          "lifts are one draw of the customers' answers, shared by every policy.")
-    print("\n## Acceptance by placement and kind\n")
+    print(f"\nCeiling: the highest expected lift any upsell + cross-sell policy can reach on these sessions is "
+          f"{pct(ceiling.aov_lift)} in AOV without a cost (upsells {ceiling.upsell_gain:,.0f} €, cross-sells "
+          f"{ceiling.cross_sell_gain:,.0f} € over {ceiling.base_value:,.0f} € in {ceiling.sessions:,} orders) and at "
+          f"most {pct(ceiling.revenue_lift)} in revenue per session under the {args.cost} cost "
+          "(neurec.analytics.policy_bound). The table's lifts are one draw of the customers' answers, shared by every policy.")
+    print("\n## Sensitivity: revenue per session against none, under each choice cost (`policy_sim.COSTS`)\n")
+    print(sensitivity_markdown({name: (run["table"], run["ceiling"]) for name, run in runs.items()}))
+    print(f"\n## Acceptance by placement and kind ({args.cost} cost)\n")
     print(offers_markdown(offers))
     print("\n## neurec with rules: the one-tier-up upgrade on the product page of each order's main item\n")
     print(fate_markdown(fate))
-    print("\n## neurec: what each shipped rule costs (switched off alone, the others on)\n")
+    print(f"\n## neurec: what each shipped rule costs (switched off alone, the others on; {args.cost} cost)\n")
     print(rule_costs_markdown(costs))
-    print(f"\n## Per-kind thresholds chosen on {chosen['validation_sessions']:,} validation-period sessions\n")
-    print(thresholds_markdown(chosen))
+    print(f"\n## Relevance rules chosen on {chosen['validation_sessions']:,} validation-period sessions ({args.cost} cost)\n")
+    print(rules_choice_markdown(chosen))
     print("\n## The A/B kit on simulated traffic\n")
     print(ab_markdown(ab))
-    print("\n## Targets\n\n| target | measured | met |\n|---|---|---|")
-    for name, value, ok in targets(table, ab):
+    print(f"\n## Targets ({args.cost} cost)\n\n| target | measured | met |\n|---|---|---|")
+    for name, value, ok in targets(table, ceiling, ab):
         print(f"| {name} | {value} | {'yes' if ok else 'no'} |")
-    print(f"\nThe expected ceiling of any upsell + cross-sell policy here: {pct(ceiling.aov_lift)} over none.")
     print(f"\n{seconds:.0f} s in all")
     if args.json:
         out: dict = {name: {**f, "by_offer": offers[name]} for name, f in table.items()}
         out.update(aa_false_positive_rate=ab.false_positive["conversion_customer"], power_predicted=ab.power_predicted,
-                   power_observed=ab.power_observed)
+                   power_observed=ab.power_observed, cost=args.cost)
         out["ab_details"] = {"false_positive_by_test": ab.false_positive, "power_observed_se": ab.se(ab.power_observed),
                              "reps": ab.reps, "buy_rate_lift": ab.lift, "customer_conversion": list(ab.rates),
                              "customers_per_arm": list(ab.n_per_arm), "seconds": seconds}
-        out["upsell_cross_sell_ceiling"] = {"aov_lift": ceiling.aov_lift, "upsell_gain": ceiling.upsell_gain,
+        out["upsell_cross_sell_ceiling"] = {"aov_lift": ceiling.aov_lift, "revenue_lift": ceiling.revenue_lift,
+                                            "cost": ceiling.cost, "upsell_gain": ceiling.upsell_gain,
                                             "cross_sell_gain": ceiling.cross_sell_gain, "base_value": ceiling.base_value,
                                             "orders": ceiling.sessions}
+        out["sensitivity"] = {name: {"ceiling_revenue_lift": run["ceiling"].revenue_lift, "policies": {
+            policy: {key: f[key] for key in SENSITIVITY_KEYS} for policy, f in run["table"].items()}}
+            for name, run in runs.items()}
         out["neurec_rule_costs"] = {name.removeprefix("off:"): {
-            "aov_lift_vs_none": f["aov_lift_vs_none"], "aov_change_vs_shipped": f["aov_lift_vs_fbt"],
-            "aov_change_vs_shipped_ci": f["aov_lift_vs_fbt_ci"], "acceptance": f["acceptance"]}
+            "revenue_lift_vs_none": f["revenue_lift_vs_none"], "revenue_change_vs_shipped": f["revenue_lift_vs_fbt"],
+            "revenue_change_vs_shipped_ci": f["revenue_lift_vs_fbt_ci"], "acceptance": f["acceptance"]}
             for name, f in costs.items() if name != "neurec"}
-        out["neurec_val_thresholds_choice"] = {k: v for k, v in chosen.items() if k != "rules"}
+        out["neurec_rules_choice"] = {k: v for k, v in chosen.items() if k != "rules"}
         out["neurec_upsell_fate"] = {why: {"offers": len(p), "mean_truth_p": float(np.mean(p))} for why, p in fate.items()}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=float) + "\n")
         log(f"wrote {args.json}")
+
+
+SENSITIVITY_KEYS = ("conversion", "orders_lost", "aov_lift_vs_none", "revenue_lift_vs_none", "revenue_lift_vs_none_ci",
+                    "margin_lift_vs_none", "impressions")
 
 
 if __name__ == "__main__":

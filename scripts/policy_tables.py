@@ -9,7 +9,7 @@ import numpy as np
 
 NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only", "neurec_no_rules": "neurec without rules",
          "neurec": "neurec with rules",
-         "neurec_val_thresholds": "neurec with rules, per-kind thresholds chosen on validation",
+         "neurec_validated": "neurec with rules, relevance rules chosen on validation",
          "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (reads the truth)",
          "oracle": "oracle, any item (reads the truth)"}
 
@@ -30,17 +30,31 @@ def span(ci, signed: bool = True) -> str:
 
 
 def policy_markdown(table: dict) -> str:
-    lines = ["| policy | conversion [95 % CI] | AOV € [95 % CI] | margin / order € | acceptance (in orders) "
-             "| incremental acceptance | attach rate | AOV vs none [95 % CI] | AOV vs FBT [95 % CI] |",
-             "|---|---|---|---:|---|---:|---:|---|---|"]
+    lines = ["| policy | conversion [95 % CI] | orders lost | AOV € | revenue / session € | margin / session € "
+             "| acceptance (in orders) | attach rate | AOV vs none | revenue / session vs none [95 % CI] "
+             "| margin / session vs none | revenue / session vs FBT [95 % CI] |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|"]
     for name, f in table.items():
-        aov = f"{f['aov']:.2f} [{f['aov_ci'][0]:.2f}, {f['aov_ci'][1]:.2f}]"
         lines.append(
-            f"| {NAMES.get(name, name)} | {pct(f['conversion'], False)} {span(f['conversion_ci'], False)} | {aov} | "
-            f"{f['margin_per_order']:.2f} | {pct(f['acceptance'], False)} ({pct(f['acceptance_in_orders'], False)}) | "
-            f"{pct(f['acceptance_incremental'], False)} | "
-            f"{pct(f['attach_rate'], False)} | {pct(f['aov_lift_vs_none'])} {span(f['aov_lift_vs_none_ci'])} | "
-            f"{pct(f['aov_lift_vs_fbt'])} {span(f['aov_lift_vs_fbt_ci'])} |")
+            f"| {NAMES.get(name, name)} | {pct(f['conversion'], False)} {span(f['conversion_ci'], False)} | "
+            f"{f['orders_lost']:,} | {f['aov']:.2f} | {f['revenue_per_session']:.2f} | {f['margin_per_session']:.2f} | "
+            f"{pct(f['acceptance'], False)} ({pct(f['acceptance_in_orders'], False)}) | {pct(f['attach_rate'], False)} | "
+            f"{pct(f['aov_lift_vs_none'])} | {pct(f['revenue_lift_vs_none'])} {span(f['revenue_lift_vs_none_ci'])} | "
+            f"{pct(f['margin_lift_vs_none'])} | {pct(f['revenue_lift_vs_fbt'])} {span(f['revenue_lift_vs_fbt_ci'])} |")
+    return "\n".join(lines)
+
+
+def sensitivity_markdown(runs: dict) -> str:
+    """`runs`: cost name -> (policy table, Ceiling). One row per policy: revenue per session against none (and the
+    orders the suggestions cost) under each cost, then the ceiling."""
+    names = list(runs)
+    lines = ["| policy | " + " | ".join(f"{n} cost: revenue vs none (orders lost)" for n in names) + " |",
+             "|---|" + "---:|" * len(names)]
+    for policy in next(iter(runs.values()))[0]:
+        cells = [f"{pct(runs[n][0][policy]['revenue_lift_vs_none'])} ({runs[n][0][policy]['orders_lost']:,})" for n in names]
+        lines.append(f"| {NAMES.get(policy, policy)} | " + " | ".join(cells) + " |")
+    lines.append("| ceiling, upsell + cross-sell (an upper bound; `policy_bound`) | "
+                 + " | ".join(pct(runs[n][1].revenue_lift) for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -68,16 +82,22 @@ def ab_markdown(ab) -> str:
     return "\n".join(lines)
 
 
-def targets(table: dict, ab) -> list[tuple[str, str, bool]]:
-    n, fbt = table["neurec"], table.get("fbt")
-    conv_low = n["conversion_diff_vs_none_ci"][1] >= 0  # the CI of the difference reaches 0 or above
+def targets(table: dict, ceiling, ab) -> list[tuple[str, str, bool]]:
+    n = table["neurec"]
+    share = n["revenue_lift_vs_none"] / ceiling.revenue_lift if ceiling.revenue_lift > 0 else math.nan
+    rivals = [name for name in ("popularity", "fbt", "neurec_no_rules") if name in table]
+    beaten = [name for name in rivals if n["revenue_per_session"] > table[name]["revenue_per_session"]]
+    conv_ok = [name for name in rivals if n["conversion"] >= table[name]["conversion"]]
     fpr = ab.false_positive["conversion_customer"]
     return [
-        ("neurec with rules: AOV ≥ +15 % over none", pct(n["aov_lift_vs_none"]), n["aov_lift_vs_none"] >= 0.15),
-        ("neurec with rules: AOV ≥ +5 % over FBT only", pct(n["aov_lift_vs_fbt"]) if fbt else "n/a",
-         bool(fbt) and n["aov_lift_vs_fbt"] >= 0.05),
-        ("conversion not lower than none (CI of the difference)", span(n["conversion_diff_vs_none_ci"]), conv_low),
-        ("acceptance within 15–30 %", pct(n["acceptance"], False), 0.15 <= n["acceptance"] <= 0.30),
+        ("neurec with rules: ≥ 80 % of the ceiling's revenue-per-session lift", f"{pct(share, False)} "
+         f"({pct(n['revenue_lift_vs_none'])} of {pct(ceiling.revenue_lift)})", share >= 0.8),
+        ("neurec with rules: more revenue per session than every baseline policy",
+         f"beats {len(beaten)} of {len(rivals)}" + (f" (not {', '.join(sorted(set(rivals) - set(beaten)))})"
+                                                    if len(beaten) < len(rivals) else ""), len(beaten) == len(rivals)),
+        ("neurec with rules: conversion not lower than any baseline policy's",
+         f"{len(conv_ok)} of {len(rivals)}; {span(n['conversion_diff_vs_none_ci'])} against none", len(conv_ok) == len(rivals)),
+        ("margin per session against none (reported)", pct(n["margin_lift_vs_none"]), True),
         ("A/A false-positive rate within 3–7 % (customer conversion)", pct(fpr, False), 0.03 <= fpr <= 0.07),
         ("A/A false-positive rate within 3–7 % (AOV over customers, the kit's default)",
          pct(ab.false_positive["aov_customer"], False), 0.03 <= ab.false_positive["aov_customer"] <= 0.07),
@@ -89,19 +109,23 @@ def targets(table: dict, ab) -> list[tuple[str, str, bool]]:
 def rule_costs_markdown(table: dict) -> str:
     """`table`: policy_table figures of "neurec" and of each "off:<rule>" variant, with `fbt` set to "neurec", so
     the `_vs_fbt` lifts read "against neurec with every rule on" (paired, same sessions)."""
-    lines = ["| rule switched off | AOV vs none | AOV vs all rules on [95 % CI] | acceptance | attach rate |",
-             "|---|---:|---|---:|---:|"]
+    lines = ["| rule switched off | revenue / session vs none | against all rules on [95 % CI] | orders lost "
+             "| acceptance | attach rate |", "|---|---:|---|---:|---:|---:|"]
     for name, f in table.items():
         label = "(none: the rules as shipped)" if name == "neurec" else f"`{name.removeprefix('off:')}`"
-        lines.append(f"| {label} | {pct(f['aov_lift_vs_none'])} | {pct(f['aov_lift_vs_fbt'])} "
-                     f"{span(f['aov_lift_vs_fbt_ci'])} | {pct(f['acceptance'], False)} | {pct(f['attach_rate'], False)} |")
+        lines.append(f"| {label} | {pct(f['revenue_lift_vs_none'])} | {pct(f['revenue_lift_vs_fbt'])} "
+                     f"{span(f['revenue_lift_vs_fbt_ci'])} | {f['orders_lost']:,} | {pct(f['acceptance'], False)} | "
+                     f"{pct(f['attach_rate'], False)} |")
     return "\n".join(lines)
 
 
-def thresholds_markdown(chosen: dict) -> str:
-    lines = ["| upsell threshold | cross-sell threshold | validation AOV vs none | chosen |", "|---:|---:|---:|---|"]
-    for name, lift in chosen["validation_aov_lift"].items():
-        up, cross = (float(part.split("=")[1]) for part in name.split())
-        mark = "yes" if (up, cross) == (chosen["upsell"], chosen["cross_sell"]) else ""
-        lines.append(f"| {up:g} | {cross:g} | {pct(lift)} | {mark} |")
+def rules_choice_markdown(chosen: dict) -> str:
+    lines = ["| probability floor | slot cost | free of it | validation revenue / session vs none | |",
+             "|---:|---:|---:|---:|---|"]
+    keys = ("min_probability", "slot_cost", "slot_cost_free")
+    for row in chosen["validation_revenue_lift"]:
+        marks = [m for m in ("chosen", "shipped") if all(row[k] == chosen[m][k] for k in keys)]
+        slot = "off" if row["slot_cost"] is None else f"{row['slot_cost']:g}"
+        free = "—" if row["slot_cost"] is None else str(row["slot_cost_free"])
+        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {pct(row['revenue_lift'])} | {', '.join(marks)} |")
     return "\n".join(lines)

@@ -283,3 +283,87 @@ def test_aa_and_ab_machinery_is_seeded_and_sane():
     assert all(0 <= v <= 0.5 for v in first.false_positive.values())
     assert first.rates[1] > first.rates[0] and 0 < first.power_predicted < 1 and 0 <= first.power_observed <= 1
     assert abs(sum(first.n_per_arm) / 2 - 100) < 40  # about half of the visiting customers in each arm
+
+
+def test_choice_cost_factor_by_hand():
+    from neurec.analytics.policy_sim import COSTS, ChoiceCost
+
+    cost = ChoiceCost("t", free_slots=2, per_extra=0.1, per_irrelevant=0.2)
+    assert cost.keep(4, 1) == pytest.approx(0.9**2 * 0.8)
+    assert cost.keep(2, 0) == 1.0 and ChoiceCost().keep(10, 10) == 1.0  # the default costs nothing
+    assert COSTS["none"].keep(4, 4) == 1.0 and COSTS["strong"].keep(4, 1) < COSTS["mild"].keep(4, 1) < 1.0
+
+
+def test_a_choice_cost_loses_orders_and_fewer_or_better_offers_lose_fewer():
+    from neurec.analytics.policy_sim import ChoiceCost
+
+    truth, events = hand_shop(400)
+    sessions = sessions_in(events, 0.0, truth)
+    cost = ChoiceCost("t", free_slots=2, per_extra=0.1, per_irrelevant=0.2)
+    cfg = ReplayConfig(cost=cost)
+    # x is unrelated (line Z) and a3 out of stock: both poorly matched; four items are two beyond the free slots.
+    many = replay(Shows(("a1", "a2", "x", "a3")), sessions, events, truth, cfg)
+    keep = 0.9**2 * 0.8**2
+    assert abs(many.lost.mean() - (1 - keep)) < 3 * np.sqrt(keep * (1 - keep) / 400)
+    assert (many.value[many.lost] == 0).all() and not many.converted[many.lost].any()
+    assert not (many.imp_attributed | many.imp_incremental)[many.lost[many.imp_session]].any()
+    again = replay(Shows(("a1", "a2", "x", "a3")), sessions, events, truth, cfg)
+    assert np.array_equal(many.lost, again.lost)  # common random numbers
+    # The same uniform per session: a policy that risks less loses a subset of those orders.
+    fewer = replay(Shows(("a1", "a2", "x")), sessions, events, truth, cfg)
+    relevant = replay(Shows(("a1", "a2")), sessions, events, truth, cfg)
+    assert fewer.lost.sum() < many.lost.sum() and not (fewer.lost & ~many.lost).any()
+    assert not relevant.lost.any()  # two related items, within the free slots
+    assert not replay(NoRecs(), sessions, events, truth, cfg).lost.any()
+    assert not replay(Shows(("a1", "a2", "x", "a3")), sessions, events, truth).lost.any()  # no cost, no loss
+
+
+def test_policy_table_per_session_figures_count_the_lost_orders():
+    from neurec.analytics.policy_sim import ChoiceCost
+
+    truth, events = hand_shop(200)
+    sessions = sessions_in(events, 0.0, truth)
+    cfg = ReplayConfig(cost=ChoiceCost("t", free_slots=1, per_extra=0.2, per_irrelevant=0.0))
+    none = replay(NoRecs(), sessions, events, truth, cfg)
+    shows = replay(Shows(("a2", "a1", "m2")), sessions, events, truth, cfg)
+    table = policy_table([none, shows], fbt="none", n_boot=100)["shows"]
+    assert table["orders_lost"] == int(shows.lost.sum()) > 0
+    assert table["conversion"] == pytest.approx(1 - shows.lost.mean())
+    assert table["revenue_per_session"] == pytest.approx(shows.value.mean())
+    assert table["margin_per_session"] == pytest.approx(shows.margin.mean())
+    assert table["revenue_lift_vs_none"] == pytest.approx(shows.value.sum() / none.value.sum() - 1)
+    assert table["margin_lift_vs_none"] == pytest.approx(shows.margin.sum() / none.margin.sum() - 1)
+    low, high = table["revenue_lift_vs_none_ci"]
+    assert low <= table["revenue_lift_vs_none"] <= high
+    # AOV counts only the orders kept, so it can rise while revenue per session falls.
+    assert table["aov"] == pytest.approx(shows.value.sum() / shows.converted.sum())
+
+
+def test_the_ceiling_under_a_choice_cost_by_hand():
+    from neurec.analytics.policy_bound import expected_ceiling
+    from neurec.analytics.policy_sim import ChoiceCost
+
+    truth, events = hand_shop(1)
+    sessions = sessions_in(events, 0.0, truth)
+    free = expected_ceiling(sessions, truth, placements=1)
+    assert free.revenue_lift == pytest.approx(free.aov_lift)  # no cost: the ceiling above
+    upsell = 100 / 3 + 65 + 85 / 3 - 100
+    # One free slot: the best complement (a2, 2.25) rides free; a second (a1, 0.625) would risk half the order.
+    costly = expected_ceiling(sessions, truth, placements=1, cost=ChoiceCost("t", 1, 0.5, 0.0))
+    assert costly.revenue_lift == pytest.approx((100 + upsell + 2.25) / 100 - 1) and costly.cost == "t"
+    cheap = expected_ceiling(sessions, truth, placements=1, cost=ChoiceCost("t", 1, 0.001, 0.0))
+    assert cheap.revenue_lift == pytest.approx(0.999 * (100 + upsell + 2.25 + 0.625) / 100 - 1)
+    assert costly.aov_lift == free.aov_lift  # the cost-free figure is kept beside it
+
+
+def test_the_oracle_shows_only_what_pays_for_its_risk():
+    from neurec.analytics.policy_sim import ChoiceCost
+
+    truth, events = hand_shop(1)
+    sessions = sessions_in(events, 0.0, truth)
+    slot = Slot(0, "u0", "product_page", "m1", (), np.array(["m1", "m1"]), np.array([V, V]), np.array([0.0, 1.0]), 2.0)
+    # Gains m3 23.3, m2 18, a2 2.25, a1 0.625 (above). Beyond the one free slot each item risks half the order.
+    dear = TruthOracle(sessions, SessionTruth(truth), alternatives=False, cost=ChoiceCost("t", 1, 0.5, 0.0))
+    assert dear.recommend([slot], 4) == [["m3"]]
+    cheap = TruthOracle(sessions, SessionTruth(truth), alternatives=False, cost=ChoiceCost("t", 1, 0.001, 0.0))
+    assert cheap.recommend([slot], 4) == [["m3", "m2", "a2", "a1"]]

@@ -125,6 +125,11 @@ def test_thresholds_per_kind_fall_back_to_min_probability():
         ({"min_probability_by_kind": [0.1]}, "min_probability_by_kind: expected an object of kind: threshold"),
         ({"max_per_category": 0}, "max_per_category: expected an integer >= 1"),
         ({"free_shipping_threshold": "50"}, "free_shipping_threshold: expected a number"),
+        ({"slot_cost": 1.5}, r"slot_cost: 1.5 is outside \[0, 1\]"),
+        ({"slot_cost": "0.01"}, "slot_cost: expected a number"),
+        ({"slot_value": "profit"}, "slot_value: expected one of price, margin"),
+        ({"slot_cost_free": -1}, "slot_cost_free: expected an integer >= 0"),
+        ({"slot_cost_free": True}, "slot_cost_free: expected an integer >= 0"),
     ],
 )
 def test_rules_config_rejects(data, message):
@@ -158,6 +163,22 @@ def test_effective_rules_switch_off_missing_data():
     off, notes = rules.effective_rules(RulesConfig(allow_other=False), ["complement_of"], None,
                                        has_replenish_stats=True)
     assert off.allow_other is False and not any("kind" in n for n in notes)
+
+
+def test_slot_cost_needs_prices_and_falls_back_to_price_without_margins():
+    cfg = RulesConfig(slot_cost=0.01, slot_value="margin")
+    off, notes = rules.effective_rules(cfg, ["category", "margin"], margin_ref=2.0)
+    assert off.slot_cost is None and any("slot cost" in n for n in notes)
+    priced, notes = rules.effective_rules(cfg, ["category", "price"], margin_ref=None)
+    assert priced.slot_cost == 0.01 and priced.slot_value == "price" and any("in margin" in n for n in notes)
+    assert RulesConfig.from_dict(RulesConfig(slot_cost=0.02).to_dict()) == RulesConfig(slot_cost=0.02)
+
+
+def test_pays_for_slot_by_hand():
+    prob, value = np.array([0.1, 0.01, 0.5, 0.04]), np.array([100.0, 100.0, np.nan, 100.0])
+    # p x value >= 0.02 x 200 = 4: 10 yes, 1 no, unknown value kept, exactly 4 kept.
+    assert rules.pays_for_slot(prob, value, 200.0, 0.02).tolist() == [True, False, True, True]
+    assert rules.pays_for_slot(prob, value, None, 0.02).all()  # no stake: nothing to weigh
 
 
 def test_top_k_matches_full_stable_sort():

@@ -232,3 +232,52 @@ def test_batch_matches_single_requests(shop):
         assert summary(b) == summary(s) and ("dropped" in b) == ("dropped" in s)
         assert dropped(b) == dropped(s) if "dropped" in b else True
         assert [it["score"] for it in b["items"]] == pytest.approx([it["score"] for it in s["items"]], rel=1e-6)
+
+
+def test_slot_cost_shows_only_items_whose_expected_value_pays_for_the_slot(shop, kit):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100001", "explain": True}
+    base = shop.recommend(request)
+    price = dict(zip(kit.SHOP_ITEMS["item_id"], kit.SHOP_ITEMS["price"]))
+    value = {it["item_id"]: it["probability"] * price[it["item_id"]] for it in base["items"]}
+    # On a product page the stake is the page item's price (100): keep p x price >= slot_cost x 100.
+    slot_cost = float(np.median(list(value.values()))) / 100
+    costly = shop.with_rules(replace(shop.rules, slot_cost=slot_cost))
+    got = costly.recommend(request)
+    kept = [it["item_id"] for it in got["items"]]
+    assert kept == [i for i in (it["item_id"] for it in base["items"]) if value[i] >= slot_cost * 100]
+    assert 0 < len(kept) < len(base["items"])
+    below = {d["item_id"]: d for d in got["dropped"] if d["reason"] == "below_slot_cost"}
+    assert set(below) == set(value) - set(kept)
+    assert all(d["probability"] * price[i] < slot_cost * 100 for i, d in below.items())
+    assert costly.drops()["below_slot_cost"] == len(below)
+    # In the cart the stake is the cart's value: a cheaper cart risks less, so more items pay for their slot.
+    cart = {"history": [], "placement": "cart", "cart": ["100001"], "explain": True}
+    small, large = (costly.recommend({**cart, "cart_value": v}) for v in (10.0, 1000.0))
+    assert len(small["items"]) > len(large["items"])
+
+
+def test_slot_cost_in_margin(shop, kit):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100001", "explain": True}
+    base = shop.recommend(request)
+    margin = dict(zip(kit.SHOP_ITEMS["item_id"], kit.SHOP_ITEMS["margin"]))
+    value = {it["item_id"]: it["probability"] * margin[it["item_id"]] for it in base["items"]}
+    slot_cost = float(np.median(list(value.values()))) / 20  # the page item's margin is 20
+    got = shop.with_rules(replace(shop.rules, slot_cost=slot_cost, slot_value="margin")).recommend(request)
+    assert [it["item_id"] for it in got["items"]] == [
+        it["item_id"] for it in base["items"] if value[it["item_id"]] >= slot_cost * 20]
+
+
+def test_the_best_few_suggestions_are_free_of_the_slot_cost(shop):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100001", "explain": True}
+    base = [it["item_id"] for it in shop.recommend(request)["items"]]
+    # A slot cost no item can pay: only the free ones are left, the best by score first.
+    for free in (0, 1, 2):
+        got = shop.with_rules(replace(shop.rules, slot_cost=0.99, slot_cost_free=free)).recommend(request)
+        assert [it["item_id"] for it in got["items"]] == base[:free]
+        assert sum(d["reason"] == "below_slot_cost" for d in got["dropped"]) == len(base) - free

@@ -138,14 +138,14 @@ def neutral_rules(rules: RulesConfig) -> RulesConfig:
 
     Kept: the top_k, out-of-stock and in-cart drops (physically necessary; the anchor is never offered either, which
     the scorer always enforces), and the upsell band, because it decides which upgrades are generated as candidates:
-    "without rules" ranks the same generated candidates. Off: the probability threshold, margin weight, placement
+    "without rules" ranks the same generated candidates. Off: the probability threshold, the slot cost, margin weight, placement
     preference, low-stock and strategic factors, the category cap, the free-shipping boost, the checkout price cap,
     the already-bought and declined drops, and the demotion of items shown earlier in the visit."""
     return replace(
         rules, min_probability=0.0, min_probability_by_kind=None, margin_weight=0.0, drop_declined=False,
         drop_already_bought=False, checkout_price_cap=None, placement_preference=tuple((p, None) for p in PLACEMENTS),
         placement_boost=1.0, low_stock_threshold=None, strategic_boost=1.0, max_per_category=None,
-        free_shipping_threshold=None, shown_factor=1.0,
+        free_shipping_threshold=None, shown_factor=1.0, slot_cost=None,
     )
 
 
@@ -162,6 +162,7 @@ def rule_ablations(rules: RulesConfig) -> dict[str, RulesConfig]:
         "low_stock and strategic factors": dict(low_stock_threshold=None, strategic_boost=1.0),
         "free_shipping_threshold": dict(free_shipping_threshold=None),
         "shown_factor": dict(shown_factor=1.0),
+        "slot_cost": dict(slot_cost=None),
     }
     out = {}
     for name, change in off.items():
@@ -208,6 +209,10 @@ class ScorerPolicy:
         return out
 
 
+def _order_value(s, truth) -> float:
+    return sum(truth.t.items[i].price for i in s.bought if i in truth.t.items)
+
+
 class TruthOracle:
     """Not a shop's policy: it reads the simulator's ground truth (a `policy_sim.SessionTruth`) and shows the k
     items with the highest expected gain in order value, one placement at a time, from the session's opening
@@ -215,10 +220,13 @@ class TruthOracle:
     policy that knew every customer's odds could earn in this simulator; being greedy, it is not the ceiling
     (`policy_bound.expected_ceiling` is). Use one instance per replay.
     `alternatives=False` keeps it to upsells (higher tiers of the anchor's line) and cross-sells, the kinds the
-    shipped rules allow; True also lets it show other main items of the category (pricier rival lines)."""
+    shipped rules allow; True also lets it show other main items of the category (pricier rival lines).
+    `cost` (a `policy_sim.ChoiceCost`): an item that would cost a share of the order (beyond the free slots, or
+    poorly matched) is shown only when its gain beats that share of the order's expected value."""
 
-    def __init__(self, sessions: Sequence, truth, alternatives: bool = True, name: str = "oracle"):
+    def __init__(self, sessions: Sequence, truth, alternatives: bool = True, name: str = "oracle", cost=None):
         self.sessions, self.truth, self.alternatives, self.name = sessions, truth, alternatives, name
+        self.cost = cost
         self._tried: dict[int, set[str]] = {}  # complements shown per session: shown again, they never sell
         self._mains: dict[str, list[str]] = {}  # category -> main items
         self._comps: dict[str, list[str]] = {}  # line -> complements
@@ -232,6 +240,16 @@ class TruthOracle:
         if added > 0:
             return added / (1.0 + added) * (items[item].price - items[anchor].price) if anchor in items else 0.0
         return self.truth.cross_sell_p(s, st, item) * items[item].price
+
+    def _worth_showing(self, s, slot: Slot, ranked: list[str], gains: Mapping[str, float]) -> list[str]:
+        """`ranked` less the items whose gain does not pay for the share of the order they put at risk."""
+        st, value, out = self.truth.opening_state(s, slot.anchor), _order_value(s, self.truth), []
+        for x in ranked:
+            bad = self.truth.poorly_matched(s, st, x, self.truth.kind(s, st, x))
+            risk = 1.0 - self.cost.keep(len(out) + 1, int(bad)) / self.cost.keep(len(out), 0)
+            if gains[x] > risk * (value + sum(gains[y] for y in out)):
+                out.append(x)
+        return out
 
     def _pool(self, s, slot: Slot) -> list[str]:
         items, ref = self.truth.t.items, self.truth.t.items.get(slot.anchor)
@@ -249,6 +267,7 @@ class TruthOracle:
             s = self.sessions[slot.session]
             # The oracle knows who will order; nobody else can be moved.
             gains = {x: self.gain(s, slot.anchor, x) for x in self._pool(s, slot)} if s.bought else {}
-            out.append(sorted((x for x in gains if gains[x] > 0), key=lambda x: (-gains[x], x))[:k])
+            ranked = sorted((x for x in gains if gains[x] > 0), key=lambda x: (-gains[x], x))
+            out.append(self._worth_showing(s, slot, ranked, gains)[:k] if self.cost is not None else ranked[:k])
             self._tried.setdefault(slot.session, set()).update(x for x in out[-1] if not self.truth.t.items[x].main)
         return out

@@ -19,6 +19,15 @@ the order's lines.
 
 Sessions without an order add nothing: the simulator's customers take nothing in them, and conversion is the same
 under every policy. So the ceiling's AOV lift is (Σ order value + Σ best expected gain) / Σ order value − 1.
+
+With a choice cost (`policy_sim.ChoiceCost`) conversion depends on what is shown, so the ceiling is stated for
+revenue per session, which is what the cost takes away. A policy that knows the truth never shows a poorly matched
+item: it only costs. Showing e suggestions beyond the free ones keeps the order with probability
+(1 − per_extra)^e, and at most placements × free_slots + e complements can then be shown, so a session earns at
+most max over e of (1 − per_extra)^e × (order value + best upsell gain + the e + placements × free_slots best
+complement gains). The upsells are charged no slot, which keeps it an upper bound; it is one for policies that fix
+how many items they show before hearing the customer's answers (top_k and thresholds do). Without a cost it is the
+exact ceiling above, and that one bounds every policy under any cost.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from neurec.analytics.policy_sim import PLACEMENTS, Session, SessionTruth, ShopTruth
+from neurec.analytics.policy_sim import PLACEMENTS, ChoiceCost, Session, SessionTruth, ShopTruth
 
 
 @dataclass(frozen=True)
@@ -37,27 +46,44 @@ class Ceiling:
     cross_sell_gain: float  # Σ over sessions of the expected value of every complement, shown once
     base_value: float  # Σ order value with nothing shown
     sessions: int  # sessions with an order
+    cost: str = "none"  # the ChoiceCost it holds under
+    revenue_lift: float = float("nan")  # the best expected revenue per session over nothing shown, minus 1
 
 
-def expected_ceiling(sessions: Sequence[Session], truth: ShopTruth, placements: int = len(PLACEMENTS)) -> Ceiling:
+def _under_cost(base: float, upsell: float, gains: list[float], placements: int, cost: ChoiceCost) -> float:
+    """The most one ordering session can earn under `cost` (module docstring): best over the extra suggestions."""
+    gains = sorted(gains, reverse=True)
+    free = placements * cost.free_slots
+    best = base + upsell + sum(gains[:free])
+    for extra in range(1, max(0, len(gains) - free) + 1):
+        best = max(best, (1.0 - cost.per_extra) ** extra * (base + upsell + sum(gains[: free + extra])))
+    return best
+
+
+def expected_ceiling(sessions: Sequence[Session], truth: ShopTruth, placements: int = len(PLACEMENTS),
+                     cost: ChoiceCost = ChoiceCost()) -> Ceiling:
     model = SessionTruth(truth)
     mains: dict[str, list[str]] = {}
     comps: dict[str, list[str]] = {}
     for i, it in sorted(truth.items.items()):
         (mains if it.main else comps).setdefault(it.line, []).append(i)
-    base = up = cross = 0.0
+    base = up = cross = costed = 0.0
     ordering = [s for s in sessions if s.bought]
     for s in ordering:
-        base += sum(truth.items[i].price for i in s.bought)
+        value = sum(truth.items[i].price for i in s.bought)
         st = model.opening_state(s, s.main.item if s.main else None)
-        for line in sorted(model.lines(st.order)):
-            cross += sum(model.cross_sell_p(s, st, c) * truth.items[c].price for c in comps.get(line, []))
+        gains = [model.cross_sell_p(s, st, c) * truth.items[c].price
+                 for line in sorted(model.lines(st.order)) for c in comps.get(line, [])]
+        upsell = 0.0
         if s.main is not None:
             first = truth.items[s.main.item]
             ups = tuple(m for m in mains.get(first.line, []) if truth.items[m].tier > first.tier)
-            up += _best_price(model, s, ups, placements) - first.price
+            upsell = _best_price(model, s, ups, placements) - first.price
+        base, up, cross = base + value, up + upsell, cross + sum(gains)
+        costed += _under_cost(value, upsell, gains, placements, cost)
     lift = (base + up + cross) / base - 1 if base > 0 else float("nan")
-    return Ceiling(lift, up, cross, base, len(ordering))
+    revenue = costed / base - 1 if base > 0 else float("nan")  # "nothing shown" loses no order under any cost
+    return Ceiling(lift, up, cross, base, len(ordering), cost.name, revenue)
 
 
 def _best_price(model: SessionTruth, s: Session, ups: tuple[str, ...], placements: int) -> float:

@@ -4,6 +4,9 @@ Policy figures (from `policy_sim.replay` outcomes over the same sessions):
 
 - conversion = orders / sessions, with a Wilson interval.
 - AOV = order value / orders; margin per order likewise; lifts = AOV of a policy / AOV of the reference - 1.
+- revenue and margin per session = order value (margin) / sessions: what a visit earns. Without a choice cost
+  (`policy_sim.ChoiceCost`) conversion is the same under every policy and the revenue lift equals the AOV lift;
+  with one, orders lost to the suggestions count here and not in AOV, so this is the lift to read.
 - acceptance = impressions credited with a purchase (last touch, as a shop's log counts them) / impressions;
   acceptance in orders: the same over impressions shown in sessions that ended in an order (the only ones the
   simulator's customers can take anything in); incremental acceptance counts only the purchases the offer
@@ -65,7 +68,9 @@ def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fb
     boot, point = {}, {}
     for o in outcomes:
         imp = np.bincount(o.imp_session, minlength=n).astype(np.float64)
+        lost = o.lost if o.lost is not None else np.zeros(n, dtype=bool)
         sums = {"value": o.value, "margin": o.margin, "orders": o.converted.astype(np.float64), "imp": imp,
+                "sessions": np.ones(n), "lost": lost.astype(np.float64),
                 "imp_ordering": imp * o.converted,
                 "acc": np.bincount(o.imp_session, weights=o.imp_attributed, minlength=n),
                 "inc": np.bincount(o.imp_session, weights=o.imp_incremental, minlength=n),
@@ -92,10 +97,12 @@ def _bootstrap_weights(n: int, n_boot: int, seed: int, customers: Sequence | Non
 def _figures(point: dict, boot: dict, name: str, none: str, fbt: str, n: int, alpha: float) -> dict:
     p, b = point[name], boot[name]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = {"aov": ("value", "orders"), "margin_per_order": ("margin", "orders"), "acceptance": ("acc", "imp"),
+        ratio = {"aov": ("value", "orders"), "margin_per_order": ("margin", "orders"),
+                 "revenue_per_session": ("value", "sessions"), "margin_per_session": ("margin", "sessions"),
+                 "acceptance": ("acc", "imp"),
                  "acceptance_in_orders": ("acc", "imp_ordering"),
                  "acceptance_incremental": ("inc", "imp"), "attach_rate": ("attached", "orders")}
-        out: dict = {"sessions": n, "orders": int(p["orders"]), "impressions": int(p["imp"])}
+        out: dict = {"sessions": n, "orders": int(p["orders"]), "impressions": int(p["imp"]), "orders_lost": int(p["lost"])}
         out["conversion"], out["conversion_ci"] = p["orders"] / n, wilson(p["orders"], n, alpha)
         for key, (num, den) in ratio.items():
             if not p[den]:  # no orders, or nothing shown (policy "none"): nothing to accept, so 0 rather than NaN
@@ -108,6 +115,10 @@ def _figures(point: dict, boot: dict, name: str, none: str, fbt: str, n: int, al
                 r, rb = point[ref], boot[ref]
                 out[f"aov_lift_vs_{label}"] = float((p["value"] / p["orders"]) / (r["value"] / r["orders"]) - 1)
                 out[f"aov_lift_vs_{label}_ci"] = _ci((b["value"] / b["orders"]) / (rb["value"] / rb["orders"]) - 1, alpha)
+                for key in ("value", "margin"):  # per session: the sessions are the same, so their sums' ratio
+                    name = "revenue" if key == "value" else "margin"
+                    out[f"{name}_lift_vs_{label}"] = float(p[key] / r[key] - 1)
+                    out[f"{name}_lift_vs_{label}_ci"] = _ci(b[key] / rb[key] - 1, alpha)
                 conv = (b["orders"] - rb["orders"]) / n
                 out[f"conversion_diff_vs_{label}_ci"] = _ci(conv, alpha)
     return out

@@ -24,9 +24,10 @@ IS_ANCHOR = "is_anchor"  # the item the customer is looking at is no suggestion 
 OVER_PRICE_CAP = "over_price_cap"
 NOT_UPSELL_OR_CROSS_SELL = "not_upsell_or_cross_sell"
 BELOW_THRESHOLD = "below_threshold"
+BELOW_SLOT_COST = "below_slot_cost"  # its expected value does not pay for the place it takes (rules slot_cost)
 CATEGORY_CAP = "category_cap"
 REASONS = (UNKNOWN_ITEM, OUT_OF_STOCK, IN_CART, DECLINED, ALREADY_BOUGHT, IS_ANCHOR, OVER_PRICE_CAP,
-           NOT_UPSELL_OR_CROSS_SELL, BELOW_THRESHOLD, CATEGORY_CAP)
+           NOT_UPSELL_OR_CROSS_SELL, BELOW_THRESHOLD, BELOW_SLOT_COST, CATEGORY_CAP)
 KEPT = 0  # reason code 0 means "not dropped"; REASONS[i] has code i + 1
 
 # Soft rules move a kept item's score; each sets one bit of the item's reason mask (SOFT_REASONS[i] is bit i).
@@ -92,6 +93,16 @@ def drop_in_cart(candidates: np.ndarray, cart: np.ndarray) -> np.ndarray:
 def drop_below(prob: np.ndarray, threshold: float) -> np.ndarray:
     """Keep mask: probability at or above the threshold."""
     return np.asarray(prob) >= threshold
+
+
+def pays_for_slot(prob: np.ndarray, value: np.ndarray, stake: float | None, slot_cost: float) -> np.ndarray:
+    """Keep mask: p x the item's value (price or margin) at least slot_cost x the value at stake (the order the
+    suggestion may cost). An item of unknown value, or a request with no stake, is kept: never judged on an
+    invented number."""
+    value = np.asarray(value, dtype=np.float64)
+    if stake is None or not math.isfinite(stake):
+        return np.ones(value.shape, dtype=bool)
+    return ~(np.asarray(prob, dtype=np.float64) * value < slot_cost * stake)  # NaN compares False: kept
 
 
 def margin_reference(margin: np.ndarray, stock: np.ndarray | None = None) -> float | None:

@@ -49,6 +49,13 @@ class RulesConfig:
     free_shipping_threshold: float | None = None  # cart value from which shipping is free; None: the shop has none
     free_shipping_boost: float = 1.2
     shown_factor: float = 0.5  # items already offered in this visit and not taken (request field `shown`)
+    # The economics of a slot: every suggestion shown may cost a share of the order (choice overload, a bad match),
+    # so an item is shown only when p x its value is at least slot_cost x the value at stake (the cart's, else the
+    # page item's, else the catalogue's mean price). A share, not money: the same number fits a shop of any price
+    # level. None: off. slot_value: what an item and the stake are worth, price (revenue) or margin (profit).
+    slot_cost: float | None = None
+    slot_value: str = "price"
+    slot_cost_free: int = 0  # the best this many suggestions (by score) need not pay: a shop shows a few at no cost
 
     def preferred_kind(self, placement: str) -> str | None:
         return dict(self.placement_preference).get(placement)
@@ -103,10 +110,14 @@ def _number(key: str, value: Any, low: float, high: float = math.inf, low_open: 
     return float(value)
 
 
-def _int_at_least_1(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key}: expected an integer >= 1, got {value!r}")
+def _int_at_least(key: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{key}: expected an integer >= {low}, got {value!r}")
     return value
+
+
+def _int_at_least_1(key: str, value: Any) -> int:
+    return _int_at_least(key, value, 1)
 
 
 def _optional(parse):
@@ -139,6 +150,14 @@ def _by_kind(key: str, value: Any) -> tuple[tuple[str, float], ...] | None:
             raise ValueError(f"{key}.{kind}: unknown kind; expected some of {', '.join(KINDS)}")
         out.append((kind, _number(f"{key}.{kind}", threshold, 0.0, 1.0, high_open=True)))
     return tuple(sorted(out))  # one spelling per meaning: equal rules compare equal
+
+
+def _choice(*allowed: str):
+    def parse(key: str, value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+        return value
+    return parse
 
 
 def _preference(key: str, value: Any) -> tuple[tuple[str, str | None], ...]:
@@ -176,6 +195,9 @@ _PARSERS = {
     "free_shipping_threshold": _optional(_positive),
     "free_shipping_boost": _positive,
     "shown_factor": lambda k, v: _number(k, v, 0.0, 1.0, low_open=True),
+    "slot_cost": _optional(lambda k, v: _number(k, v, 0.0, 1.0)),
+    "slot_value": _choice("price", "margin"),
+    "slot_cost_free": lambda k, v: _int_at_least(k, v, 0),
 }
 assert set(_PARSERS) == {f.name for f in fields(RulesConfig)}, "every rules key needs a parser"
 
@@ -199,6 +221,9 @@ def effective_rules(
     off("margin_weight", 0.0, "margin", "margin weight (ranked by probability)")
     off("checkout_price_cap", None, "price", "checkout price cap")
     off("free_shipping_threshold", None, "price", "free-shipping boost")
+    off("slot_cost", None, "price", "slot cost (no value to weigh against it)")
+    if cfg.slot_value == "margin":
+        off("slot_value", "price", "margin", "slot cost in margin (weighed in price instead)")
     off("strategic_boost", 1.0, "strategic", "strategic boost")
     off("max_per_category", None, "category", "per-category cap")
     for needs in ("product_line", "tier", "price"):

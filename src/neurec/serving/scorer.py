@@ -50,6 +50,7 @@ class Prepared:
     placement: str
     segment: str | None
     anchor: str | None  # the resolved anchor id (the request's, else the newest history item)
+    stake: float | None = None  # what the order is worth, for the slot_cost rule (None: the rule is off)
 
     @property
     def codes(self) -> np.ndarray:
@@ -74,6 +75,10 @@ class Scorer:
                      bundle.path, COPURCHASE_FILE)
         self.margin_ref = ref
         self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
+        # What an item is worth to the slot_cost rule, and the order's worth when the request says nothing of it.
+        self._slot_value = cat.margin if self.rules.slot_value == "margin" else cat.price
+        known = self._slot_value[np.isfinite(self._slot_value)]
+        self._typical_stake = float(known.mean()) if known.size else None
         self.policy = Policy(cat, co, self.rules, ref)
         self.registry: dict[str, str | None] | None = None  # name, version, alias when loaded from models:/
         # Candidates dropped so far, by reason code (0 = kept): the service's /metrics reads it.
@@ -138,7 +143,7 @@ class Scorer:
         verdict = self.policy.judge(ctx, rows)
         k = req.k if req.k is not None else self.rules.top_k
         return Prepared(history, summary, unknown, candidates, rows, verdict, k, req.explain, req.placement,
-                        req.segment, ctx.anchor_id)
+                        req.segment, ctx.anchor_id, self._stake(ctx, req.cart))
 
     def _context(self, req: ParsedRequest) -> Context:
         purchase = int(EventType.PURCHASE)
@@ -160,6 +165,21 @@ class Scorer:
             cart_value=req.cart_value if req.cart_value is not None else self._cart_value(req.cart),
             now=now,
         )
+
+    def _stake(self, ctx: Context, cart: list[str]) -> float | None:
+        """The order a suggestion may cost: the cart, else the item on the page, else a typical item."""
+        if self.rules.slot_cost is None:
+            return None
+        if cart:
+            if self.rules.slot_value == "price" and ctx.cart_value is not None:
+                return ctx.cart_value
+            values = self._slot_value[self.catalog.rows(cart)[self.catalog.rows(cart) >= 0]]
+            if values.size == len(cart) and np.isfinite(values).all():
+                return float(values.sum())
+        row = self.catalog.rows([ctx.anchor_id])[0] if ctx.anchor_id is not None else -1
+        if row >= 0 and np.isfinite(self._slot_value[row]):
+            return float(self._slot_value[row])
+        return self._typical_stake
 
     def _known_rows(self, ids: list[str]) -> np.ndarray:
         rows = self.catalog.rows(ids)
@@ -206,6 +226,15 @@ class Scorer:
         keep = rules.drop_below(prob, self._threshold[p.verdict.kinds[alive]])
         codes = p.codes.copy()
         codes[alive] = rules.record_drops(codes[alive], keep, rules.BELOW_THRESHOLD)
+        if self.rules.slot_cost is not None:
+            rows = p.rows[alive]
+            value = np.where(rows >= 0, self._slot_value[np.maximum(rows, 0)], np.nan)
+            pays = rules.pays_for_slot(prob, value, p.stake, self.rules.slot_cost)
+            if self.rules.slot_cost_free:  # the best few above the threshold are shown without paying
+                above = np.flatnonzero(keep)
+                pays[above[rules.top_k(prob[above] * p.verdict.factor[alive[above]], self.rules.slot_cost_free)]] = True
+            codes[alive] = rules.record_drops(codes[alive], pays, rules.BELOW_SLOT_COST)
+            keep = keep & pays
         pos, kept = alive[keep], prob[keep]  # candidate positions still in the race, and their probabilities
         score = kept * p.verdict.factor[pos]
         category = self.catalog.category[np.where(p.rows[pos] >= 0, p.rows[pos], 0)]
