@@ -88,6 +88,27 @@ def test_abtest_analyze(ab_log, tmp_path, capsys):
     assert exc.value.code == 2 and "variant 'C' is not in the log" in capsys.readouterr().err
 
 
+def test_abtest_analyze_prints_margin(ab_log, tmp_path, capsys):
+    log = ab_log(n_users=4000, conv=(0.1, 0.1), aov=(80.0, 80.0))
+    log.assign(margin=0.3 * log["price"]).to_csv(tmp_path / "log.csv", index=False)
+    assert abtest(["analyze", str(tmp_path / "log.csv"), "--n-boot", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {ln.split()[0]: ln.split() for ln in lines[2:7]}
+    assert float(rows["margin_per_order"][1]) == pytest.approx(0.3 * float(rows["aov"][1]), abs=0.01)  # 30 % of each price
+    assert "margin_per_visitor" in rows and "margin per visitor" in lines[-1] and not any("note:" in ln for ln in lines)
+    assert abtest(["analyze", str(tmp_path / "log.csv"), "--n-boot", "0", "--unit", "session", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [m["metric"] for m in result["margin"]] == ["margin_per_order", "margin_per_session"] and result["notes"] == []
+    log.to_csv(tmp_path / "plain.csv", index=False)
+    assert abtest(["analyze", str(tmp_path / "plain.csv"), "--n-boot", "0"]) == 0
+    assert capsys.readouterr().out.count("note: margin per order and per visit: not reported") == 1
+    log.assign(margin=log["price"].astype(object).where(log["price"].isna(), "12,50")).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(SystemExit) as exc:
+        abtest(["analyze", str(tmp_path / "bad.csv")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "with a missing, non-numeric or infinite margin" in err and "Traceback" not in err
+
+
 def test_console_scripts_installed(tmp_path):
     script = Path(sys.executable).with_name("neurec-abtest")
     if not script.exists():

@@ -13,6 +13,10 @@ visits, as many shops report it, but treats a customer's visits as independent, 
 rejected 7.5 % of the time at alpha 0.05. AOV is revenue / orders over customers, tested with the delta method
 and a customer bootstrap (a per-order t-test rejected 9.5 % of the time in the same A/A tests, because one
 customer's orders are alike). `ArmData` without `order_users` falls back to the per-order test, and says so.
+
+Profit beside revenue, when the log has a `margin` column: margin per order (tested as AOV is) and margin per
+visitor or session (total margin / units, buyers or not: what a visit earns the shop, so it moves with conversion
+and with margin per order). Both are ratios over customers, like AOV; they are reported, not decided on.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from neurec.analytics.abtest_text import format_result, verdict_of  # noqa: F401  (format_result: the public name)
 from neurec.analytics.reclog import NO_VARIANT
 from neurec.analytics.stats import (
     bootstrap_lift_ci,
@@ -59,13 +64,16 @@ class AnalysisConfig:
 @dataclass(frozen=True)
 class ArmData:
     """One arm's raw outcomes: per unit (session or customer) converted and carted flags, per order its value and,
-    when known, its customer (any ids), so that AOV is tested over customers rather than orders."""
+    when known, its customer (any ids), so that AOV is tested over customers rather than orders. Optional margin:
+    per order its margin, and per unit its customer (margin per visit counts the units that bought nothing)."""
 
     name: str
     converted: np.ndarray
     carted: np.ndarray
     order_values: np.ndarray
     order_users: np.ndarray | None = None
+    order_margins: np.ndarray | None = None
+    unit_users: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -97,10 +105,12 @@ class AbResult:
     orders: tuple[int, int]
     primary: MetricResult
     secondary: MetricResult | None  # the other of aov / conversion
+    margin: tuple[MetricResult, ...]  # margin per order, per visitor (or session); empty when the log has no margin
     guardrails: tuple[Guardrail, ...]
     srm_p: float
     winner: str | None  # the treatment, the control, or None (no difference, a failed guardrail, or SRM)
     verdict: str
+    notes: tuple[str, ...] = ()  # what was left out, and why
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -126,18 +136,24 @@ def arms_from_log(log: pd.DataFrame, unit: str = "user") -> dict[str, ArmData]:
     log = log[log["variant"] != NO_VARIANT]
     ev = log["event_type"]
     key = "visit" if unit == "session" else "user_id"
-    flags = pd.DataFrame({key: log[key], "variant": log["variant"], "converted": ev == "purchase",
+    flags = pd.DataFrame({key: log[key], "user": log["user_id"], "variant": log["variant"], "converted": ev == "purchase",
                           "carted": ev.isin(["add_to_cart", "purchase"])})
-    units = flags.groupby(key).agg(variant=("variant", "first"), converted=("converted", "any"), carted=("carted", "any"))
+    units = flags.groupby(key).agg(variant=("variant", "first"), user=("user", "first"), converted=("converted", "any"),
+                                   carted=("carted", "any"))
     buys = log[ev == "purchase"]
     by_visit = buys.groupby("visit")
     orders = by_visit.agg(variant=("variant", "first"), user=("user_id", "first"))
     orders = orders.assign(value=by_visit["price"].sum(min_count=1))
+    # Validation makes margin all-or-nothing on purchase rows, so one look at the whole log decides for every arm.
+    has_margin = "margin" in log.columns and len(buys) > 0 and bool(buys["margin"].notna().all())
+    if has_margin:
+        orders = orders.assign(margin=by_visit["margin"].sum())
     arms = {}
     for name, part in units.groupby("variant"):
         mine = orders[orders["variant"] == name]
         arms[str(name)] = ArmData(str(name), part["converted"].to_numpy(bool), part["carted"].to_numpy(bool),
-                                  mine["value"].to_numpy(np.float64), mine["user"].to_numpy())
+                                  mine["value"].to_numpy(np.float64), mine["user"].to_numpy(),
+                                  mine["margin"].to_numpy(np.float64) if has_margin else None, part["user"].to_numpy())
     return arms
 
 
@@ -156,11 +172,15 @@ def _abandonment(a: ArmData, b: ArmData, alpha: float) -> MetricResult:
 
 
 def _aov(a: ArmData, b: ArmData, cfg: AnalysisConfig) -> MetricResult:
-    va, vb = a.order_values, b.order_values
-    if np.isnan(va).any() or np.isnan(vb).any():
+    if np.isnan(a.order_values).any() or np.isnan(b.order_values).any():
         raise DataError("AOV needs a price on every purchase; the log has none: use the conversion metric (--primary conversion)")
+    return _per_order("aov", a, b, a.order_values, b.order_values, cfg)
+
+
+def _per_order(metric: str, a: ArmData, b: ArmData, va: np.ndarray, vb: np.ndarray, cfg: AnalysisConfig) -> MetricResult:
+    """An average per order (AOV, margin per order): over customers when each order's customer is known."""
     if a.order_users is not None and b.order_users is not None:
-        return _aov_by_customer(a, b, cfg)
+        return _customer_ratio(metric, _per_customer(a.order_users, va), _per_customer(b.order_users, vb), cfg)
     w = welch_ttest(va, vb, cfg.alpha)
     if cfg.n_boot > 0:
         low, high = bootstrap_lift_ci(va, vb, cfg.n_boot, cfg.alpha, cfg.seed)
@@ -168,25 +188,52 @@ def _aov(a: ArmData, b: ArmData, cfg: AnalysisConfig) -> MetricResult:
     else:
         low, high = float(w.diff_low / w.mean_a), float(w.diff_high / w.mean_a)
         method = "Welch's t-test over orders (taken as independent); CI: Welch difference / control mean"
-    return MetricResult("aov", float(w.mean_a), float(w.mean_b), float(w.rel), low, high, float(w.p_value), method)
+    return MetricResult(metric, float(w.mean_a), float(w.mean_b), float(w.rel), low, high, float(w.p_value), method)
 
 
-def _per_customer(arm: ArmData) -> tuple[np.ndarray, np.ndarray]:
-    """(revenue, orders) per customer with at least one order."""
-    _, idx = np.unique(np.asarray(arm.order_users).astype(str), return_inverse=True)
-    return np.bincount(idx, weights=arm.order_values), np.bincount(idx).astype(np.float64)
+def _per_customer(order_users: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of the values, orders) per customer with at least one order."""
+    _, idx = np.unique(np.asarray(order_users).astype(str), return_inverse=True)
+    return np.bincount(idx, weights=values), np.bincount(idx).astype(np.float64)
 
 
-def _aov_by_customer(a: ArmData, b: ArmData, cfg: AnalysisConfig) -> MetricResult:
-    (ra, oa), (rb, ob) = _per_customer(a), _per_customer(b)
-    t = cluster_ratio_ztest(ra, oa, rb, ob, cfg.alpha)
+def _per_visiting_customer(arm: ArmData) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, units) per customer of the arm, buyers or not: margin per visit must count the visits that earned 0."""
+    users, units = np.unique(np.asarray(arm.unit_users).astype(str), return_counts=True)
+    buyers = np.asarray(arm.order_users).astype(str)
+    pos = np.minimum(np.searchsorted(users, buyers), max(len(users) - 1, 0))
+    if len(buyers) and (len(users) == 0 or not np.array_equal(users[pos], buyers)):
+        raise ValueError(f"arm {arm.name!r}: order_users has customers that unit_users lacks")
+    return np.bincount(pos, weights=arm.order_margins, minlength=len(users)), units.astype(np.float64)
+
+
+def _customer_ratio(metric: str, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                    cfg: AnalysisConfig) -> MetricResult:
+    """sum(num) / sum(den) per arm from per-customer (num, den): customers are what is randomised, so they are the
+    independent unit of the variance (delta method) and of the bootstrap."""
+    t = cluster_ratio_ztest(*a, *b, cfg.alpha)
     if cfg.n_boot > 0:
-        low, high = bootstrap_ratio_lift_ci(ra, oa, rb, ob, cfg.n_boot, cfg.alpha, cfg.seed)
+        low, high = bootstrap_ratio_lift_ci(*a, *b, cfg.n_boot, cfg.alpha, cfg.seed)
         ci = f"customer bootstrap ({cfg.n_boot} resamples, seed {cfg.seed})"
     else:
         low, high, ci = float(t.rel_low), float(t.rel_high), "delta method, log ratio"
-    return MetricResult("aov", float(t.ratio_a), float(t.ratio_b), float(t.rel), low, high, float(t.p_value),
+    return MetricResult(metric, float(t.ratio_a), float(t.ratio_b), float(t.rel), low, high, float(t.p_value),
                         f"delta-method z-test over customers; CI: {ci}")
+
+
+NO_MARGIN = ("margin per order and per visit: not reported (the log has no 'margin' column with the unit margin of "
+             "each purchase)")
+
+
+def _margins(a: ArmData, b: ArmData, cfg: AnalysisConfig) -> tuple[tuple[MetricResult, ...], tuple[str, ...]]:
+    """(margin metrics, notes). Absent, not zero, without margins: a shop that never logged them earns something."""
+    if a.order_margins is None or b.order_margins is None:
+        return (), (NO_MARGIN,)
+    per_order = _per_order("margin_per_order", a, b, a.order_margins, b.order_margins, cfg)
+    if any(x.unit_users is None or x.order_users is None for x in (a, b)):
+        return (per_order,), ("margin per visit: not reported (needs each unit's and each order's customer)",)
+    per_visit = "margin_per_visitor" if cfg.unit == "user" else "margin_per_session"
+    return (per_order, _customer_ratio(per_visit, _per_visiting_customer(a), _per_visiting_customer(b), cfg)), ()
 
 
 def _guardrail(result: MetricResult, higher_is_better: bool, tol: float) -> Guardrail:
@@ -208,15 +255,16 @@ def analyze_arms(control: ArmData, treatment: ArmData, cfg: AnalysisConfig = Ana
     conv = _conversion(control, treatment, cfg.alpha)
     aov = _aov(control, treatment, cfg) if cfg.primary == "aov" or _has_prices(control, treatment) else None
     primary, secondary = (aov, conv) if cfg.primary == "aov" else (conv, aov)
+    margin, notes = _margins(control, treatment, cfg)
     guards = [(_abandonment(control, treatment, cfg.alpha), False)]
     if cfg.primary != "conversion":
         guards.insert(0, (conv, True))
     guardrails = tuple(_guardrail(r, hib, cfg.guardrail_tolerance) for r, hib in guards)
     units = (len(control.converted), len(treatment.converted))
     srm_p = float(sample_ratio_pvalue(units[0], units[1], expected_treatment_share))
-    winner, verdict = _verdict(control.name, treatment.name, primary, secondary, guardrails, srm_p, units, cfg)
+    winner, verdict = verdict_of(control.name, treatment.name, primary, (secondary, *margin), guardrails, srm_p, units, cfg)
     return AbResult(control.name, treatment.name, units, (len(control.order_values), len(treatment.order_values)),
-                    primary, secondary, guardrails, srm_p, winner, verdict)
+                    primary, secondary, margin, guardrails, srm_p, winner, verdict, notes)
 
 
 def _has_prices(a: ArmData, b: ArmData) -> bool:
@@ -245,62 +293,3 @@ def analyze_log(log: pd.DataFrame, control: str | None = None, treatment: str | 
         share = 0.5 if shares is None else shares[name] / (shares[name] + shares[control])
         results.append(analyze_arms(arms[control], arms[name], cfg, share))
     return results
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f} %" if np.isfinite(x) else "n/a"
-
-
-def _describe(r: MetricResult, alpha: float) -> str:
-    label = {"aov": "AOV", "conversion": "conversion", "cart_abandonment": "cart abandonment"}[r.metric]
-    level = f"{100 * (1 - alpha):g} % CI"
-    return f"{label} {_pct(r.rel)} [{level} {_pct(r.rel_low)}, {_pct(r.rel_high)}], p = {_p(r.p_value)}"
-
-
-def _p(p: float) -> str:
-    return "n/a" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def _change(r: MetricResult, alpha: float) -> str:
-    word = "unchanged" if not r.p_value < alpha else ("up" if r.rel > 0 else "down")
-    text = _describe(r, alpha)
-    head, _, rest = text.partition(" ")
-    if r.metric == "cart_abandonment":
-        head, rest = "cart abandonment", text.removeprefix("cart abandonment ")
-    return f"{head} {word} ({rest})"
-
-
-def _verdict(a: str, b: str, primary: MetricResult, secondary: MetricResult | None, guardrails: tuple[Guardrail, ...],
-             srm_p: float, units: tuple[int, int], cfg: AnalysisConfig) -> tuple[str | None, str]:
-    others = [secondary] if secondary is not None else []
-    others += [g.result for g in guardrails if g.result.metric != (secondary.metric if secondary else None)]
-    tail = "; ".join(_change(r, cfg.alpha) for r in others)
-    main = _describe(primary, cfg.alpha)
-    if srm_p < cfg.srm_alpha:
-        return None, (f"Sample ratio mismatch: {units[0]:,} vs {units[1]:,} units, p = {_p(srm_p)}. Check assignment and "
-                      f"logging before reading the result ({main}; {tail}).")
-    failed = [g for g in guardrails if g.status == "fail"]
-    if failed:
-        names = ", ".join(_describe(g.result, cfg.alpha) for g in failed)
-        return None, f"Do not ship {b}: guardrail failed: {names}. Primary: {main}."
-    significant = primary.p_value < cfg.alpha
-    if significant and primary.rel > 0:
-        return b, f"{b} wins: {main}; {tail}."
-    if significant:
-        return a, f"{a} wins ({b} is worse): {main}; {tail}."
-    return None, f"No significant difference between {a} and {b}: {main}; {tail}."
-
-
-def format_result(r: AbResult) -> str:
-    lines = [f"{r.treatment} vs {r.control}: units {r.units[0]:,} / {r.units[1]:,}, orders {r.orders[0]:,} / {r.orders[1]:,}, "
-             f"sample-ratio p = {_p(r.srm_p)}",
-             f"{'metric':<18}{r.control:>14}{r.treatment:>14}{'change':>10}{'CI low':>10}{'CI high':>10}{'p':>9}  test"]
-    rows = {m.metric: m for m in (r.primary, r.secondary, *(g.result for g in r.guardrails)) if m is not None}
-    for m in rows.values():
-        show = (lambda v: f"{100 * v:.2f} %") if m.metric != "aov" else (lambda v: f"{v:,.2f}")
-        lines.append(f"{m.metric:<18}{show(m.control):>14}{show(m.treatment):>14}{_pct(m.rel):>10}{_pct(m.rel_low):>10}"
-                     f"{_pct(m.rel_high):>10}{_p(m.p_value):>9}  {m.method}")
-    for g in r.guardrails:
-        lines.append(f"guardrail {g.metric}: {g.status} ({g.note})")
-    lines.append(r.verdict)
-    return "\n".join(lines)

@@ -10,6 +10,8 @@ One row per event (CSV, Parquet or JSON-lines):
     event_type   yes        view | add_to_cart | purchase | impression | click | decline
     timestamp    yes        ISO-8601 (naive = UTC) or unix seconds
     price        no         unit price paid, on purchase rows (revenue metrics are NaN without it); one row = one unit
+    margin       no         unit margin (price less unit cost, same currency; negative for a loss leader), on
+                            purchase rows: margin per order and per visitor in the A/B kit (absent without it)
     variant      no         the customer's A/B variant; one row of a customer is enough, the others inherit it
     request_id   rec rows   the recommendation request that produced the impression or click
     placement    rec rows   where it was shown: product_page, cart, checkout, email, ...
@@ -58,6 +60,7 @@ def validate_reclog(frame: pd.DataFrame, source: str = "recommendation log", tim
     out["event_type"] = _event_types(frame, source)
     out["ts"] = _timestamps(frame, source, timestamp_unit)
     out["price"] = _prices(frame, out["event_type"], source)
+    out["margin"] = _margins(frame, out["event_type"], source)
     out["variant"] = _variants(frame, out["user_id"], source)
     out = pd.concat([out, _rec_columns(frame, out["event_type"], source)], axis=1)
     out["visit"] = out.groupby(["user_id", "session_id"], sort=False).ngroup().astype(np.int64)
@@ -102,6 +105,20 @@ def _prices(frame: pd.DataFrame, events: pd.Series, source: str) -> pd.Series:
         raise DataError(f"{source}: {int(bad.sum())} purchase row(s) without a positive price (revenue and AOV need it on "
                         f"every purchase; drop the price column to skip revenue metrics): {examples(frame, bad)}")
     return price
+
+
+def _margins(frame: pd.DataFrame, events: pd.Series, source: str) -> pd.Series:
+    """Unit margin, optional like price (NaN throughout without the column). With the column, every purchase row
+    needs a finite number: a profit figure that silently skipped the rows it could not read would be wrong."""
+    if "margin" not in frame.columns:
+        return pd.Series(np.nan, index=frame.index)
+    margin = pd.to_numeric(frame["margin"], errors="coerce").astype("float64")  # text becomes NaN and is caught below
+    bad = (events == "purchase") & ~np.isfinite(margin)
+    if bad.any():
+        raise DataError(f"{source}: {int(bad.sum())} purchase row(s) with a missing, non-numeric or infinite margin "
+                        f"(margin per order and per visitor need a number on every purchase, negative allowed; drop the "
+                        f"margin column to skip margin metrics): {examples(frame, bad)}")
+    return margin
 
 
 def _variants(frame: pd.DataFrame, users: pd.Series, source: str) -> pd.Series:

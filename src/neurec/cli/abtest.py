@@ -4,7 +4,8 @@
   neurec-abtest analyze LOG [--control A --treatment B] [--experiment exp.yaml] [--json]
 
 `plan` prints the sessions (and orders, for AOV) each variant needs and the days of traffic that takes.
-`analyze` prints conversion, AOV and guardrails with tests and confidence intervals, and a verdict.
+`analyze` prints conversion, AOV, margin per order and per visitor (when the log has a margin column) and
+guardrails, with tests and confidence intervals, and a verdict.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--aov-mde", type=float, help="relative AOV change to detect (default: --mde when --relative)")
     p.add_argument("--continuity", action="store_true", help="Fleiss' continuity correction for conversion")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("analyze", help="test conversion, AOV and guardrails from a recommendation log")
-    p.add_argument("log", help="recommendation log with a variant column (CSV, Parquet, JSON-lines)")
+    p = sub.add_parser("analyze", help="test conversion, AOV, margin and guardrails from a recommendation log")
+    p.add_argument("log", help="recommendation log with a variant column, optionally margin (CSV, Parquet, JSON-lines)")
     p.add_argument("--control", help="control variant (default: the experiment's, else the first in sorted order)")
     p.add_argument("--treatment", help="treatment variant (default: every other variant)")
     p.add_argument("--experiment", help="experiment config (JSON/YAML): control and expected shares for the ratio check")
@@ -78,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="what conversion counts: customers (default; what is randomised) or sessions")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--tolerance", type=float, default=0.0, help="relative harm a guardrail tolerates (0.02 = 2 %%)")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the AOV CI (0: Welch CI)")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the AOV and margin CIs (0: delta-method CI)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timestamp-unit", choices=("s", "ms"), default="s")
     p.add_argument("--json", action="store_true")
