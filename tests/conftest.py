@@ -25,6 +25,22 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def online_retail_csv(tmp_path_factory) -> Path:
+    """The real invoices of ../shared/data, decompressed once per test session; skips where the folder is absent
+    (it is not part of a user's clone)."""
+    import gzip
+    import shutil
+
+    gz = SHARED_DATA / "online_retail" / "OnlineRetail.csv.gz"
+    if not gz.exists():
+        pytest.skip(f"{gz} is absent (../shared/data is not part of a user's clone)")
+    plain = tmp_path_factory.mktemp("online_retail") / "OnlineRetail.csv"
+    with gzip.open(gz, "rb") as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return plain
+
+
+@pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("mlflow")
     return {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifacts": str(root / "artifacts"), "root": str(root)}

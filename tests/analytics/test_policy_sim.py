@@ -195,9 +195,9 @@ def test_replay_on_a_simulated_shop():
 
 
 def test_customer_bootstrap_draws_a_customers_sessions_together():
-    from neurec.analytics.policy_stats import _bootstrap_weights
+    from neurec.analytics.policy_stats import bootstrap_weights
 
-    w = _bootstrap_weights(5, 300, 0, ["u1", "u1", "u2", "u3", "u3"])
+    w = bootstrap_weights(5, 300, 0, ["u1", "u1", "u2", "u3", "u3"])
     assert w.shape == (300, 5)
     assert np.array_equal(w[:, 0], w[:, 1]) and np.array_equal(w[:, 3], w[:, 4])
     assert np.all(w[:, [0, 2, 3]].sum(axis=1) == 3)  # three customers drawn per resample

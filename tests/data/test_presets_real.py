@@ -106,16 +106,8 @@ def test_online_retail_preset_keeps_sales_of_known_customers_only(compose_train,
     assert not events["session_id"].str.startswith("C").any()
 
 
-def test_online_retail_sample_summary(compose_train, tmp_path):
-    """The real invoices (gzip in ../shared, decompressed here): figures from its README, after the preset."""
-    import gzip
-    import shutil
-
-    gz = SHARED / "online_retail" / "OnlineRetail.csv.gz"
-    if not gz.exists():
-        pytest.skip(f"{gz} is absent (../shared/data is not part of a user's clone)")
-    plain = tmp_path / "OnlineRetail.csv"
-    with gzip.open(gz, "rb") as src, open(plain, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+def test_online_retail_sample_summary(compose_train, tmp_path, online_retail_csv):
+    """The real invoices (gzip in ../shared, decompressed by the fixture): figures from its README, after the preset."""
+    plain = online_retail_csv
     raw = read_events(_preset(compose_train, tmp_path, "online_retail", f"data.events_path={plain}"))
     assert len(raw.events) == 541_909  # every invoice line is read; cleaning comes after

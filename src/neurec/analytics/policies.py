@@ -28,6 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
+from neurec.history_summary import SUMMARY_EVENTS
 from neurec.schema import EventType
 from neurec.serving.rules_config import PLACEMENTS, RulesConfig
 
@@ -177,7 +178,8 @@ class ScorerPolicy:
 
     def __init__(self, scorer, name: str, batch: int = 128):
         self.scorer, self.name, self.batch = scorer, name, batch
-        self.max_history = int(scorer.bundle.max_history)
+        # The window reads max_history events, the whole-history summary the newest SUMMARY_EVENTS: send those.
+        self.max_history = max(int(scorer.bundle.max_history), SUMMARY_EVENTS)
 
     @classmethod
     def from_bundle(cls, path, name: str, rules: RulesConfig | None = None) -> "ScorerPolicy":

@@ -51,7 +51,7 @@ def wilson(x: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
     return ((mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n))
 
 
-def _ci(samples: np.ndarray, alpha: float) -> tuple[float, float]:
+def percentile_ci(samples: np.ndarray, alpha: float) -> tuple[float, float]:
     low, high = np.nanquantile(samples, [alpha / 2, 1 - alpha / 2])
     return (float(low), float(high))
 
@@ -64,7 +64,7 @@ def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fb
     randomise, so a customer's similar sessions don't narrow the intervals; None resamples sessions.
     """
     n = len(outcomes[0].value)
-    weights = _bootstrap_weights(n, n_boot, seed, customers)  # (B, S)
+    weights = bootstrap_weights(n, n_boot, seed, customers)  # (B, S)
     boot, point = {}, {}
     for o in outcomes:
         imp = np.bincount(o.imp_session, minlength=n).astype(np.float64)
@@ -84,7 +84,7 @@ def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fb
     return out
 
 
-def _bootstrap_weights(n: int, n_boot: int, seed: int, customers: Sequence | None) -> np.ndarray:
+def bootstrap_weights(n: int, n_boot: int, seed: int, customers: Sequence | None) -> np.ndarray:
     """How often each session is drawn in each resample: (n_boot, n). One draw for all policies keeps them paired."""
     rng = np.random.default_rng(seed)
     if customers is None:
@@ -109,18 +109,18 @@ def _figures(point: dict, boot: dict, name: str, none: str, fbt: str, n: int, al
                 out[key], out[f"{key}_ci"] = (0.0, (0.0, 0.0)) if den.startswith("imp") else (math.nan, (math.nan, math.nan))
                 continue
             out[key] = float(p[num] / p[den])
-            out[f"{key}_ci"] = _ci(b[num] / b[den], alpha)
+            out[f"{key}_ci"] = percentile_ci(b[num] / b[den], alpha)
         for ref, label in ((none, "none"), (fbt, "fbt")):
             if ref in point:
                 r, rb = point[ref], boot[ref]
                 out[f"aov_lift_vs_{label}"] = float((p["value"] / p["orders"]) / (r["value"] / r["orders"]) - 1)
-                out[f"aov_lift_vs_{label}_ci"] = _ci((b["value"] / b["orders"]) / (rb["value"] / rb["orders"]) - 1, alpha)
+                out[f"aov_lift_vs_{label}_ci"] = percentile_ci((b["value"] / b["orders"]) / (rb["value"] / rb["orders"]) - 1, alpha)
                 for key in ("value", "margin"):  # per session: the sessions are the same, so their sums' ratio
                     name = "revenue" if key == "value" else "margin"
                     out[f"{name}_lift_vs_{label}"] = float(p[key] / r[key] - 1)
-                    out[f"{name}_lift_vs_{label}_ci"] = _ci(b[key] / rb[key] - 1, alpha)
+                    out[f"{name}_lift_vs_{label}_ci"] = percentile_ci(b[key] / rb[key] - 1, alpha)
                 conv = (b["orders"] - rb["orders"]) / n
-                out[f"conversion_diff_vs_{label}_ci"] = _ci(conv, alpha)
+                out[f"conversion_diff_vs_{label}_ci"] = percentile_ci(conv, alpha)
     return out
 
 
