@@ -98,7 +98,12 @@ def test_bundle_scores_a_cart(trained):
     assert len(response["items"]) <= 4
     assert all(r["item_id"] not in request["cart"] for r in response["items"])
     assert any(d["reason"] == "in_cart" for d in response["dropped"])
-    assert all(r["probability"] >= 0.02 for r in response["items"])
+    # The shipped relevance rule: beyond the free best one, p x price pays for the slot (a share of the stake).
+    rules, stake = scorer.rules, scorer.prepare(request).stake
+    price = scorer.catalog.price[scorer.catalog.rows([r["item_id"] for r in response["items"]])]
+    assert rules.slot_cost is not None and stake is not None
+    assert all(r["probability"] * p >= rules.slot_cost * stake
+               for r, p in list(zip(response["items"], price))[rules.slot_cost_free:])
     scores = [r["score"] for r in response["items"]]
     assert scores == sorted(scores, reverse=True)
 

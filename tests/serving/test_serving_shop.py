@@ -252,10 +252,21 @@ def test_slot_cost_shows_only_items_whose_expected_value_pays_for_the_slot(shop,
     assert set(below) == set(value) - set(kept)
     assert all(d["probability"] * price[i] < slot_cost * 100 for i, d in below.items())
     assert costly.drops()["below_slot_cost"] == len(below)
-    # In the cart the stake is the cart's value: a cheaper cart risks less, so more items pay for their slot.
-    cart = {"history": [], "placement": "cart", "cart": ["100001"], "explain": True}
-    small, large = (costly.recommend({**cart, "cart_value": v}) for v in (10.0, 1000.0))
-    assert len(small["items"]) > len(large["items"])
+
+
+def test_the_stake_is_the_item_in_focus(shop, kit):
+    from dataclasses import replace
+
+    costly = shop.with_rules(replace(shop.rules, slot_cost=0.01))
+    price = dict(zip(kit.SHOP_ITEMS["item_id"], kit.SHOP_ITEMS["price"]))
+    stake = lambda request: costly.prepare({"history": [], **request}).stake  # noqa: E731
+    assert stake({"anchor": "100002"}) == price["100002"]
+    # The cart's newest line is the anchor when the request names none: not the whole cart's value.
+    history = [{"item_id": i, "event_type": "add_to_cart", "timestamp": T0 + n} for n, i in enumerate(("100001", "100004"))]
+    assert costly.prepare({"history": history, "placement": "cart", "cart": ["100001", "100004"]}).stake == price["100004"]
+    assert stake({"placement": "cart", "cart": ["100001", "100004"]}) == pytest.approx((price["100001"] + price["100004"]) / 2)
+    assert stake({}) == pytest.approx(np.mean(list(price.values())))  # nothing in focus: a typical item
+    assert shop.prepare({"history": [], "anchor": "100002"}).stake is None  # the rule is off
 
 
 def test_slot_cost_in_margin(shop, kit):

@@ -96,7 +96,7 @@ def drop_below(prob: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def pays_for_slot(prob: np.ndarray, value: np.ndarray, stake: float | None, slot_cost: float) -> np.ndarray:
-    """Keep mask: p x the item's value (price or margin) at least slot_cost x the value at stake (the order the
+    """Keep mask: p x the item's value (price or margin) at least slot_cost x the value at stake (the decision the
     suggestion may cost). An item of unknown value, or a request with no stake, is kept: never judged on an
     invented number."""
     value = np.asarray(value, dtype=np.float64)

@@ -50,8 +50,8 @@ class RulesConfig:
     free_shipping_boost: float = 1.2
     shown_factor: float = 0.5  # items already offered in this visit and not taken (request field `shown`)
     # The economics of a slot: every suggestion shown may cost a share of the order (choice overload, a bad match),
-    # so an item is shown only when p x its value is at least slot_cost x the value at stake (the cart's, else the
-    # page item's, else the catalogue's mean price). A share, not money: the same number fits a shop of any price
+    # so an item is shown only when p x its value is at least slot_cost x the value at stake (the anchor's price, else
+    # the cart's mean item price, else the catalogue's). A share, not money: the same number fits a shop of any price
     # level. None: off. slot_value: what an item and the stake are worth, price (revenue) or margin (profit).
     slot_cost: float | None = None
     slot_value: str = "price"

@@ -167,19 +167,18 @@ class Scorer:
         )
 
     def _stake(self, ctx: Context, cart: list[str]) -> float | None:
-        """The order a suggestion may cost: the cart, else the item on the page, else a typical item."""
+        """What a surplus suggestion puts at risk: the decision in focus, the item on the page or just carted (the
+        anchor), not the whole cart. A wholesale cart of forty cheap lines is not abandoned over one more
+        suggestion, and weighing each suggestion against it would keep every add-on out. Without a priced anchor,
+        the cart's mean item, else a typical item."""
         if self.rules.slot_cost is None:
             return None
-        if cart:
-            if self.rules.slot_value == "price" and ctx.cart_value is not None:
-                return ctx.cart_value
-            values = self._slot_value[self.catalog.rows(cart)[self.catalog.rows(cart) >= 0]]
-            if values.size == len(cart) and np.isfinite(values).all():
-                return float(values.sum())
         row = self.catalog.rows([ctx.anchor_id])[0] if ctx.anchor_id is not None else -1
         if row >= 0 and np.isfinite(self._slot_value[row]):
             return float(self._slot_value[row])
-        return self._typical_stake
+        values = self._slot_value[self.catalog.rows(cart)[self.catalog.rows(cart) >= 0]] if cart else np.empty(0)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else self._typical_stake
 
     def _known_rows(self, ids: list[str]) -> np.ndarray:
         rows = self.catalog.rows(ids)
