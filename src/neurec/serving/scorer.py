@@ -50,7 +50,7 @@ class Prepared:
     placement: str
     segment: str | None
     anchor: str | None  # the resolved anchor id (the request's, else the newest history item)
-    stake: float | None = None  # what the order is worth, for the slot_cost rule (None: the rule is off)
+    stake: float | None = None  # the price at stake, for the slot_cost rule (None: the rule is off)
 
     @property
     def codes(self) -> np.ndarray:
@@ -75,7 +75,7 @@ class Scorer:
                      bundle.path, COPURCHASE_FILE)
         self.margin_ref = ref
         self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
-        # What an item is worth to the slot_cost rule, and the order's worth when the request says nothing of it.
+        # What an item is worth to the slot_cost rule, and the stake when a request has nothing priced in focus.
         self._slot_value = cat.margin if self.rules.slot_value == "margin" else cat.price
         known = self._slot_value[np.isfinite(self._slot_value)]
         self._typical_stake = float(known.mean()) if known.size else None
@@ -176,7 +176,7 @@ class Scorer:
         row = self.catalog.rows([ctx.anchor_id])[0] if ctx.anchor_id is not None else -1
         if row >= 0 and np.isfinite(self._slot_value[row]):
             return float(self._slot_value[row])
-        values = self._slot_value[self.catalog.rows(cart)[self.catalog.rows(cart) >= 0]] if cart else np.empty(0)
+        values = self._slot_value[self._known_rows(cart)]
         values = values[np.isfinite(values)]
         return float(values.mean()) if values.size else self._typical_stake
 
@@ -226,12 +226,7 @@ class Scorer:
         codes = p.codes.copy()
         codes[alive] = rules.record_drops(codes[alive], keep, rules.BELOW_THRESHOLD)
         if self.rules.slot_cost is not None:
-            rows = p.rows[alive]
-            value = np.where(rows >= 0, self._slot_value[np.maximum(rows, 0)], np.nan)
-            pays = rules.pays_for_slot(prob, value, p.stake, self.rules.slot_cost)
-            if self.rules.slot_cost_free:  # the best few above the threshold are shown without paying
-                above = np.flatnonzero(keep)
-                pays[above[rules.top_k(prob[above] * p.verdict.factor[alive[above]], self.rules.slot_cost_free)]] = True
+            pays = self._pays_for_slot(p, alive, prob, keep)
             codes[alive] = rules.record_drops(codes[alive], pays, rules.BELOW_SLOT_COST)
             keep = keep & pays
         pos, kept = alive[keep], prob[keep]  # candidate positions still in the race, and their probabilities
@@ -254,6 +249,17 @@ class Scorer:
         if p.explain:
             response["dropped"] = self._explain(p, codes, alive, prob)
         return response
+
+    def _pays_for_slot(self, p: Prepared, alive: np.ndarray, prob: np.ndarray, above: np.ndarray) -> np.ndarray:
+        """Keep mask over `alive`: the slot cost rule, with the best `slot_cost_free` of those `above` the
+        probability threshold exempt (by score, as they would be ranked)."""
+        rows = p.rows[alive]
+        value = np.where(rows >= 0, self._slot_value[np.maximum(rows, 0)], np.nan)
+        pays = rules.pays_for_slot(prob, value, p.stake, self.rules.slot_cost)
+        if self.rules.slot_cost_free:
+            idx = np.flatnonzero(above)
+            pays[idx[rules.top_k(prob[idx] * p.verdict.factor[alive[idx]], self.rules.slot_cost_free)]] = True
+        return pays
 
     @staticmethod
     def _item(p: Prepared, i: int, rank: int, probability: float, score: float) -> dict[str, Any]:
