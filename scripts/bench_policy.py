@@ -110,12 +110,10 @@ def data_of(bundle: Path):
         return prepare(data_cfg, Path(tmp))
 
 
-def policies(with_rules, data, truth, sessions, cost):
-    """`with_rules`: the bundle as shipped (a ScorerPolicy named "neurec"); the other neurec policies share it. The
-    oracles keep state per replay, so every replay gets fresh ones; they weigh `cost` as the customers do."""
-    from neurec.analytics.policies import (Fbt, NoRecs, Popularity, TruthOracle, fbt_partners, neutral_rules,
-                                           popularity_ranking)
-    from neurec.analytics.policy_sim import SessionTruth
+def policies(with_rules, data, truth):
+    """The policies a shop could run. `with_rules`: the bundle as shipped (a ScorerPolicy named "neurec"); the other
+    neurec policies share it."""
+    from neurec.analytics.policies import Fbt, NoRecs, Popularity, fbt_partners, neutral_rules, popularity_ranking
     from neurec.models.baselines import FrequentlyBoughtTogether
     from neurec.train.compare import train_view
 
@@ -125,8 +123,16 @@ def policies(with_rules, data, truth, sessions, cost):
         sys.exit("bench_policy: the re-created data's vocabulary differs from the bundle's; wrong config.yaml?")
     return [NoRecs(), Popularity(popularity_ranking(data.train_purchase_counts, ids), empty),
             Fbt(fbt_partners(FrequentlyBoughtTogether().fit(train_view(data)), ids), empty),
-            with_rules.with_rules("neurec_no_rules", neutral_rules(with_rules.scorer.bundle.rules)), with_rules,
-            TruthOracle(sessions, SessionTruth(truth), alternatives=False, name="oracle_upsell_cross_sell", cost=cost),
+            with_rules.with_rules("neurec_no_rules", neutral_rules(with_rules.scorer.bundle.rules)), with_rules]
+
+
+def oracles(truth, sessions, cost):
+    """The two references that read the truth. They keep state per replay, so every replay gets fresh ones; they
+    weigh `cost` as the customers do."""
+    from neurec.analytics.policies import TruthOracle
+    from neurec.analytics.policy_sim import SessionTruth
+
+    return [TruthOracle(sessions, SessionTruth(truth), alternatives=False, name="oracle_upsell_cross_sell", cost=cost),
             TruthOracle(sessions, SessionTruth(truth), cost=cost)]
 
 
@@ -187,13 +193,11 @@ def main() -> None:
     log(f"replaying {len(sessions):,} test-period sessions ({sum(bool(s.bought) for s in sessions):,} with an order) ...")
     shipped = ScorerPolicy.from_bundle(bundle, "neurec")  # opened once; every neurec variant shares its session
     chosen = choose_rules(shipped, data, truth, sessions, args)
+    shop = [*policies(shipped, data, truth), shipped.with_rules("neurec_validated", chosen["rules"])]
     runs = {}
     for name, cost in COSTS.items():
-        pols = policies(shipped, data, truth, sessions, cost)
-        at = next(i for i, p in enumerate(pols) if p.name == "neurec") + 1  # beside the shipped rules, before the oracles
-        pols.insert(at, shipped.with_rules("neurec_validated", chosen["rules"]))
         outcomes = []
-        for policy in pols:
+        for policy in [*shop, *oracles(truth, sessions, cost)]:
             t = time.perf_counter()
             outcomes.append(replay(policy, sessions, data.events, truth, ReplayConfig(seed=args.seed, cost=cost)))
             log(f"  {name} cost, {policy.name}: {time.perf_counter() - t:.1f}s")
@@ -286,7 +290,7 @@ def report(args, runs: dict, offers: dict, fate: dict, costs: dict, chosen: dict
           f"{ceiling.cross_sell_gain:,.0f} € over {ceiling.base_value:,.0f} € in {ceiling.sessions:,} orders) and at "
           f"most {pct(ceiling.revenue_lift)} in revenue per session under the {args.cost} cost "
           "(neurec.analytics.policy_bound). The table's lifts are one draw of the customers' answers, shared by every policy.")
-    print("\n## Sensitivity: revenue per session against none, under each choice cost (`policy_sim.COSTS`)\n")
+    print("\n## Sensitivity: revenue per session against none, under each choice cost (`choice_cost.COSTS`)\n")
     print(sensitivity_markdown({name: (run["table"], run["ceiling"]) for name, run in runs.items()}))
     print(f"\n## Acceptance by placement and kind ({args.cost} cost)\n")
     print(offers_markdown(offers))

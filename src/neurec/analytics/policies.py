@@ -211,10 +211,6 @@ class ScorerPolicy:
         return out
 
 
-def _order_value(s, truth) -> float:
-    return sum(truth.t.items[i].price for i in s.bought if i in truth.t.items)
-
-
 class TruthOracle:
     """Not a shop's policy: it reads the simulator's ground truth (a `policy_sim.SessionTruth`) and shows the k
     items with the highest expected gain in order value, one placement at a time, from the session's opening
@@ -223,7 +219,7 @@ class TruthOracle:
     (`policy_bound.expected_ceiling` is). Use one instance per replay.
     `alternatives=False` keeps it to upsells (higher tiers of the anchor's line) and cross-sells, the kinds the
     shipped rules allow; True also lets it show other main items of the category (pricier rival lines).
-    `cost` (a `policy_sim.ChoiceCost`): an item that would cost a share of the order (beyond the free slots, or
+    `cost` (a `choice_cost.ChoiceCost`): an item that would cost a share of the order (beyond the free slots, or
     poorly matched) is shown only when its gain beats that share of the order's expected value."""
 
     def __init__(self, sessions: Sequence, truth, alternatives: bool = True, name: str = "oracle", cost=None):
@@ -245,7 +241,7 @@ class TruthOracle:
 
     def _worth_showing(self, s, slot: Slot, ranked: list[str], gains: Mapping[str, float]) -> list[str]:
         """`ranked` less the items whose gain does not pay for the share of the order they put at risk."""
-        st, value, out = self.truth.opening_state(s, slot.anchor), _order_value(s, self.truth), []
+        st, value, out = self.truth.opening_state(s, slot.anchor), self.truth.order_value(s.bought), []
         for x in ranked:
             bad = self.truth.poorly_matched(s, st, x, self.truth.kind(s, st, x))
             risk = 1.0 - self.cost.keep(len(out) + 1, int(bad)) / self.cost.keep(len(out), 0)

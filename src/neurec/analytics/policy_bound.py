@@ -20,7 +20,7 @@ the order's lines.
 Sessions without an order add nothing: the simulator's customers take nothing in them, and conversion is the same
 under every policy. So the ceiling's AOV lift is (Σ order value + Σ best expected gain) / Σ order value − 1.
 
-With a choice cost (`policy_sim.ChoiceCost`) conversion depends on what is shown, so the ceiling is stated for
+With a choice cost (`choice_cost.ChoiceCost`) conversion depends on what is shown, so the ceiling is stated for
 revenue per session, which is what the cost takes away. A policy that knows the truth never shows a poorly matched
 item: it only costs. Showing e suggestions beyond the free ones keeps the order with probability
 (1 − per_extra)^e, and at most placements × free_slots + e complements can then be shown, so a session earns at
@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from neurec.analytics.policy_sim import PLACEMENTS, ChoiceCost, Session, SessionTruth, ShopTruth
+from neurec.analytics.choice_cost import ChoiceCost
+from neurec.analytics.policy_sim import PLACEMENTS, Session, SessionTruth, ShopTruth
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def expected_ceiling(sessions: Sequence[Session], truth: ShopTruth, placements: 
     base = up = cross = costed = 0.0
     ordering = [s for s in sessions if s.bought]
     for s in ordering:
-        value = sum(truth.items[i].price for i in s.bought)
+        value = model.order_value(s.bought)
         st = model.opening_state(s, s.main.item if s.main else None)
         gains = [model.cross_sell_p(s, st, c) * truth.items[c].price
                  for line in sorted(model.lines(st.order)) for c in comps.get(line, [])]

@@ -29,14 +29,10 @@ Ground truth (see `neurec.data.simulate_sessions`; every number below is the sim
   once per session, so a refused complement shown again is taken only if its odds have grown since. Anything else
   (unrelated items, out-of-stock items, items already in the order) is never accepted.
 
-What showing costs (`ChoiceCost`; off by default, as the simulator's customers were first written): shops and
-the guide say that too many or poorly matched suggestions cost orders ("no suggestion beats a bad one"). Each
-suggestion at a placement beyond `free_slots` multiplies the chance that the session's order still goes through by
-1 - `per_extra`, and each poorly matched one (the ground truth calls it neither an upsell nor a cross-sell of the
-visit, or it is out of stock or already in the order) by 1 - `per_irrelevant`. At the end of the session the order
-is lost when its uniform draw is at or above that chance: conversion now depends on the policy, and a lost order
-earns nothing, offers taken included. The size of the effect is an assumption, labelled as one: the evidence on
-choice overload says it exists under some conditions and averages near zero over studies (`COSTS`).
+What showing costs: with a `choice_cost.ChoiceCost` in the ReplayConfig, each placement's surplus and poorly
+matched suggestions lower the chance that the session's order still goes through (that module says how). At the end
+of the session the order is lost when its uniform draw is at or above that chance: conversion then depends on the
+policy, and a lost order earns nothing, offers taken included.
 
 Common random numbers: every uniform draw is keyed by (seed, purpose, session, item or placement), so two policies
 that show the same items in the same session get the same answers, and policy differences are not noise.
@@ -53,6 +49,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from neurec.analytics.choice_cost import COSTS, ChoiceCost  # noqa: F401  (COSTS: the settings, named here too)
 from neurec.analytics.policies import RecPolicy, Slot
 from neurec.schema import EVENT_TYPE, ITEM_ID, SESSION_ID, USER_ID, EventType
 
@@ -200,29 +197,6 @@ def _main_choice(item: str, odds: dict[str, float], viewed: np.ndarray, truth: S
     return MainChoice(item, info[item].category, per_view, (taste[0], taste[1], taste[2]))
 
 
-@dataclass(frozen=True)
-class ChoiceCost:
-    """What each suggestion costs in conversion (module docstring). The default costs nothing."""
-
-    name: str = "none"
-    free_slots: int = 4  # suggestions per placement that cost nothing for their number
-    per_extra: float = 0.0  # share of the order lost per suggestion beyond free_slots at a placement
-    per_irrelevant: float = 0.0  # share of the order lost per poorly matched suggestion
-
-    def keep(self, shown: int, irrelevant: int) -> float:
-        """The factor on the chance that the order goes through, for one placement."""
-        return (1.0 - self.per_extra) ** max(0, shown - self.free_slots) * (1.0 - self.per_irrelevant) ** irrelevant
-
-
-# Assumptions, not measurements. Published evidence gives the direction and says the size varies: Iyengar & Lepper
-# (2000, JPSP 79(6)) saw 30 % of tasters buy from 6 jams against 3 % from 24; the meta-analysis of Scheibehenne,
-# Greifeneder & Todd (2010, J. Consumer Research 37(3)) finds a mean effect near zero over 50 experiments; Chernev,
-# Böckenholt & Goodman (2015, J. Consumer Psychology 25(2)) find it where choices are hard and preferences unclear.
-# "mild": two suggestions per placement are free, each further one costs 0.5 % of the order, an unrelated one 1 %;
-# "strong": one is free, each further one costs 2 %, an unrelated one 4 %.
-COSTS = {"none": ChoiceCost(), "mild": ChoiceCost("mild", 2, 0.005, 0.01), "strong": ChoiceCost("strong", 1, 0.02, 0.04)}
-
-
 @dataclass
 class _State:
     order: list[str]
@@ -260,6 +234,9 @@ class SessionTruth:
         if it.category != m.category:
             return 0.0
         return m.tier_taste[it.tier - 1] * (_NEW_ITEM if st.seen.get(item, 0) == 0 else 1.0)
+
+    def order_value(self, order: Sequence[str]) -> float:
+        return sum(self.t.items[i].price for i in order)
 
     def poorly_matched(self, s: Session, st: _State, item: str, kind: int) -> bool:
         """Neither an upsell nor a cross-sell of the visit, or one nobody can take: out of stock, already ordered."""
@@ -306,7 +283,7 @@ class Outcome:
     imp_p: np.ndarray  # (I,) the probability the truth gave this impression of being taken
     imp_incremental: np.ndarray  # (I,) bool: the customer took it because it was shown
     imp_attributed: np.ndarray  # (I,) bool: the item is in the final order (how a shop's log credits it)
-    lost: np.ndarray | None = None  # (S,) bool: an order the suggestions cost (ChoiceCost); None: all False
+    lost: np.ndarray  # (S,) bool: an order the suggestions cost (ChoiceCost)
 
 
 def replay(policy: RecPolicy, sessions: Sequence[Session], events: pd.DataFrame, truth: ShopTruth,
@@ -326,11 +303,11 @@ def replay(policy: RecPolicy, sessions: Sequence[Session], events: pd.DataFrame,
     lost = np.array([bool(st.order) and draw(cfg.seed, _KEEP, s.key, 0) >= st.keep for s, st in zip(sessions, states)])
     for i in np.flatnonzero(lost).tolist():
         states[i].order = []  # the customer left without buying: nothing shown or taken earns anything
-    value = np.array([sum(truth.items[i].price for i in st.order) for st in states])
+    value = np.array([model.order_value(st.order) for st in states])
     cols = list(zip(*imps)) if imps else [()] * 6
     sess = np.asarray(cols[0], np.int64)
     attributed = _last_touch(imps, states)
-    incremental = np.asarray(cols[5], bool) & ~lost[sess] if len(sess) else np.asarray(cols[5], bool)
+    incremental = np.asarray(cols[5], bool) & ~lost[sess]
     return Outcome(policy.name, value, np.array([sum(truth.items[i].margin for i in st.order) for st in states]),
                    np.array([bool(st.order) for st in states]), sess, np.asarray(cols[2], np.int64),
                    np.asarray(cols[3], np.int64), np.asarray(cols[4], np.float64), incremental, attributed, lost)

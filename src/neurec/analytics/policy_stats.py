@@ -5,7 +5,7 @@ Policy figures (from `policy_sim.replay` outcomes over the same sessions):
 - conversion = orders / sessions, with a Wilson interval.
 - AOV = order value / orders; margin per order likewise; lifts = AOV of a policy / AOV of the reference - 1.
 - revenue and margin per session = order value (margin) / sessions: what a visit earns. Without a choice cost
-  (`policy_sim.ChoiceCost`) conversion is the same under every policy and the revenue lift equals the AOV lift;
+  (`choice_cost.ChoiceCost`) conversion is the same under every policy and the revenue lift equals the AOV lift;
   with one, orders lost to the suggestions count here and not in AOV, so this is the lift to read.
 - acceptance = impressions credited with a purchase (last touch, as a shop's log counts them) / impressions;
   acceptance in orders: the same over impressions shown in sessions that ended in an order (the only ones the
@@ -68,9 +68,8 @@ def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fb
     boot, point = {}, {}
     for o in outcomes:
         imp = np.bincount(o.imp_session, minlength=n).astype(np.float64)
-        lost = o.lost if o.lost is not None else np.zeros(n, dtype=bool)
         sums = {"value": o.value, "margin": o.margin, "orders": o.converted.astype(np.float64), "imp": imp,
-                "sessions": np.ones(n), "lost": lost.astype(np.float64),
+                "sessions": np.ones(n), "lost": o.lost.astype(np.float64),
                 "imp_ordering": imp * o.converted,
                 "acc": np.bincount(o.imp_session, weights=o.imp_attributed, minlength=n),
                 "inc": np.bincount(o.imp_session, weights=o.imp_incremental, minlength=n),
