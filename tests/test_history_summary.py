@@ -64,3 +64,26 @@ def test_training_summaries_are_the_serving_summaries_of_the_same_events():
         np.testing.assert_array_equal(got_ids[row], ids)
         np.testing.assert_array_equal(got[row], feats)
     assert got_ids[0].tolist() == [0] * 6 and got_ids[3].tolist() == [0] * 6  # each customer's first event
+
+
+def test_vectorised_summaries_match_per_decision_ones_on_long_histories(monkeypatch):
+    """Histories longer than SUMMARY_EVENTS, out-of-vocabulary ids, one timestamp for many events (an invoice),
+    and blocks small enough that decisions are split across several: still bit for bit `summarize_history`."""
+    import neurec.history_summary as hs
+
+    monkeypatch.setattr(hs, "_PAIRS", 700)
+    rng = np.random.default_rng(11)
+    sizes = [1, 1500, 3, 260]
+    n = sum(sizes)
+    starts_at = np.cumsum([0] + sizes[:-1])
+    items = rng.integers(0, 60, n)  # 0 and 1 are padding and OOV: left out of every summary
+    types = rng.integers(1, 4, n)
+    ts = np.concatenate([np.sort(rng.integers(0, 90, k)).astype(float) * 3600.0 for k in sizes])  # many ties
+    starts = np.repeat(starts_at, sizes)
+    positions = np.sort(rng.choice(n, 300, replace=False))
+    got_ids, got = hs.summaries_before(items, types, ts, starts, positions, 7)
+    for row, pos in enumerate(positions):
+        lo = max(starts[pos], pos - SUMMARY_EVENTS)
+        ids, feats = summarize_history(items[lo:pos], types[lo:pos], ts[lo:pos], ts[pos], 7)
+        np.testing.assert_array_equal(got_ids[row], ids)
+        np.testing.assert_array_equal(got[row], feats)

@@ -72,13 +72,70 @@ def summarize_history(item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, n
 def summaries_before(item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, starts: np.ndarray,
                      positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The summary of every event before each position (its customer's only), as of that event's time:
-    (N, size) item ids and (N, size, N_SUMMARY_FIELDS) features. Training's side of `summarize_history`."""
+    (N, size) item ids and (N, size, N_SUMMARY_FIELDS) features. Training's side of `summarize_history`.
+
+    Vectorised over decisions (a Python loop per decision was most of the encoding time), with the same
+    arithmetic in the same order: every float sum adds a customer's events oldest first, as `summarize_history`
+    does, so the two agree bit for bit (tests/test_history_summary.py holds them to it)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    items, feats = empty_summary(size)
     items = np.zeros((len(positions), size), dtype=np.int64)
-    feats = np.zeros((len(positions), size, N_SUMMARY_FIELDS), dtype=np.float32)
-    for row, pos in enumerate(np.asarray(positions, dtype=np.int64)):
-        lo = max(int(starts[pos]), int(pos) - SUMMARY_EVENTS)
-        items[row], feats[row] = summarize_history(item_idx[lo:pos], types[lo:pos], ts[lo:pos], float(ts[pos]), size)
+    feats = np.broadcast_to(feats, (len(positions), size, N_SUMMARY_FIELDS)).copy()
+    if len(positions) == 0 or size == 0:
+        return items, feats
+    item_idx, types, ts = np.asarray(item_idx, dtype=np.int64), np.asarray(types, dtype=np.int64), np.asarray(ts, dtype=np.float64)
+    lo = np.maximum(np.asarray(starts)[positions], positions - SUMMARY_EVENTS)
+    lengths = positions - lo
+    ends = np.cumsum(lengths)
+    first = 0
+    while first < len(positions):  # blocks of decisions whose windows hold at most _PAIRS events together
+        base = ends[first - 1] if first else 0
+        last = max(first + 1, int(np.searchsorted(ends, base + _PAIRS, side="right")))
+        _summarize_block(item_idx, types, ts, positions, lo, lengths, first, last, items, feats)
+        first = last
     return items, feats
+
+
+_PAIRS = 4_000_000  # (decision, earlier event) pairs in one block: about 200 MB of temporaries
+
+
+def _summarize_block(item_idx, types, ts, positions, lo, lengths, first, last, items, feats) -> None:
+    size = items.shape[1]
+    rows = np.repeat(np.arange(first, last), lengths[first:last])
+    if len(rows) == 0:
+        return
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(lengths[first:last]) - lengths[first:last], lengths[first:last])
+    events = lo[rows] + within  # each decision's window, oldest first
+    keep = item_idx[events] >= N_RESERVED_IDS
+    rows, events = rows[keep], events[keep]
+    if len(rows) == 0:
+        return
+    it, ty = item_idx[events], types[events]
+    age = np.maximum(ts[positions[rows]] - ts[events], 0.0)
+    span = int(it.max()) + 1
+    keys = rows * span + it
+    perm = np.argsort(keys, kind="stable")  # grouped by (decision, item), events oldest first within a group
+    sorted_keys = keys[perm]
+    head = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])  # where each group starts
+    groups = sorted_keys[head]
+    n = len(groups)
+    inv = np.empty(len(keys), dtype=np.int64)
+    inv[perm] = np.cumsum(np.r_[False, sorted_keys[1:] != sorted_keys[:-1]])
+    counts = [np.bincount(inv[ty == t], minlength=n) for t in (EventType.VIEW, EventType.ADD_TO_CART, EventType.PURCHASE)]
+    last_age = np.minimum.reduceat(age[perm], head)
+    bought = ty == EventType.PURCHASE
+    buy_age = np.minimum.reduceat(np.where(bought, age, np.inf)[perm], head)
+    weight = TYPE_WEIGHTS[ty]
+    decayed = [np.bincount(inv, weight * 0.5 ** (age / (h * DAY_S)), minlength=n) for h in HALF_LIVES_DAYS]
+    group_row, group_item = groups // span, groups % span
+    order = np.lexsort((group_item, last_age, group_row))  # per decision: most recent first, ties by id
+    sorted_rows = group_row[order]
+    rank = np.arange(n) - np.searchsorted(sorted_rows, sorted_rows, side="left")
+    top = order[rank < size]
+    r, k = group_row[top], rank[rank < size]
+    items[r, k] = group_item[top]
+    cols = [*counts, last_age, np.where(np.isfinite(buy_age), buy_age, NEVER), *decayed]
+    feats[r, k] = np.stack([c[top] for c in cols], axis=1).astype(np.float32)
 
 
 def stack_summaries(summaries: list[tuple[np.ndarray, np.ndarray]], size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,12 @@ class ItemVocab:
 
     @classmethod
     def fit(cls, item_ids: Iterable[object], min_count: int = 1, catalog_only: Iterable[object] = ()) -> "ItemVocab":
-        counts = Counter(normalize_id(x) for x in item_ids)
+        return cls.from_counts(Counter(normalize_id(x) for x in item_ids), min_count, catalog_only)
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], min_count: int = 1, catalog_only: Iterable[object] = ()) -> "ItemVocab":
+        """From training-period event counts per (normalised) item id, counted wherever they were: `fit` counts
+        in memory, out-of-core preparation in a database."""
         # Frequency order keeps hot items together in the embedding table; the id breaks ties deterministically.
         ordered = sorted((item for item, c in counts.items() if c >= min_count), key=lambda i: (-counts[i], i))
         known = set(ordered)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from neurec.data.config import DataConfig
 from neurec.data.errors import DataError, examples
-from neurec.data.validate import CleaningReport, _Cleaner, check_ids, check_text, resolve_policies
+from neurec.data.validate import CleaningReport, Cleaner, check_ids, check_text, resolve_policies
 from neurec.schema import CATALOG_OPTIONAL, ITEM_ID, PRICE
 
 # The lowest plausible value of each numeric column; price must be above it, the others at least it.
@@ -23,7 +23,7 @@ def validate_catalog(frame: pd.DataFrame, source: str, cfg: DataConfig | None = 
     if ITEM_ID not in frame.columns:
         raise DataError(f"{source}: missing column {ITEM_ID!r}; found {list(frame.columns)}")
     keep = [ITEM_ID] + [c for c in CATALOG_OPTIONAL if c in frame.columns]
-    clean = _Cleaner(source, resolve_policies(cfg.policies), cfg.max_bad_fraction, len(frame), report, prefix=CATALOG_PREFIX)
+    clean = Cleaner(source, resolve_policies(cfg.policies), cfg.max_bad_fraction, len(frame), report, prefix=CATALOG_PREFIX)
     out = check_text(frame[keep].copy(), keep, clean)
     out = check_ids(out, [ITEM_ID], cfg.max_id_length, clean)
     out[ITEM_ID] = out[ITEM_ID].astype(str)
@@ -39,7 +39,7 @@ def validate_catalog(frame: pd.DataFrame, source: str, cfg: DataConfig | None = 
     return out.reset_index(drop=True)
 
 
-def _numeric(out: pd.DataFrame, col: str, clean: _Cleaner) -> pd.DataFrame:
+def _numeric(out: pd.DataFrame, col: str, clean: Cleaner) -> pd.DataFrame:
     values = pd.to_numeric(out[col], errors="coerce").astype("float64")
     floor = NUMERIC[col]
     good = np.isfinite(values) & ((values > floor) if col == PRICE else (values >= floor))
@@ -62,26 +62,41 @@ def cover_events(catalog: pd.DataFrame, events: pd.DataFrame, derived: pd.DataFr
     fix: the missing items join the catalog with what the events say of them (`derived`: price, category, brand
     when the events log them), else unknown attributes, so they stay servable; drop: their events go; error: stop.
     """
-    event_items = pd.Index(events[ITEM_ID].unique())
-    missing = ~event_items.isin(catalog[ITEM_ID])
-    n_missing, n_items = int(missing.sum()), len(event_items)
-    if n_missing == 0:
+    policy, missing = uncatalogued(pd.Index(events[ITEM_ID].unique()), catalog, source, cfg, report)
+    if len(missing) == 0:
         return catalog, events
+    if policy == "drop":
+        clean = Cleaner(source, {"uncatalogued_item": "drop"}, cfg.max_bad_fraction, len(events), report)
+        events = clean.apply(events, ~events[ITEM_ID].isin(catalog[ITEM_ID]), "uncatalogued_item", "an item not in the catalog")
+        return catalog, events.reset_index(drop=True)
+    return add_uncatalogued(catalog, derived, missing), events
+
+
+def uncatalogued(event_items: pd.Index, catalog: pd.DataFrame, source: str, cfg: DataConfig,
+                 report: CleaningReport) -> tuple[str, pd.Index]:
+    """The uncatalogued_item policy and the event items the catalog lacks; notes and counts them, and stops under
+    the error policy. What to do under drop or fix is the caller's (rows in memory, or in a database)."""
+    missing = event_items[~event_items.isin(catalog[ITEM_ID])]
+    n_missing, n_items = len(missing), len(event_items)
+    policy = resolve_policies(cfg.policies)["uncatalogued_item"]
+    if n_missing == 0:
+        return policy, missing
     coverage = 100.0 * (n_items - n_missing) / n_items
     report.notes.append(f"the catalog covers {coverage:.1f}% of the {n_items:,} items in the events")
-    policy = resolve_policies(cfg.policies)["uncatalogued_item"]
-    shown = [str(i) for i in event_items[missing][:5]]
+    shown = [str(i) for i in missing[:5]]
     what = f"{n_missing:,} of the {n_items:,} event items are not in the catalog (e.g. {shown})"
     if policy == "error":
         raise DataError(f"{source}: {what}. Complete the catalog, or set data.policies.uncatalogued_item=fix (add them "
                         "with unknown attributes) or =drop (drop their events)")
-    if policy == "drop":
-        clean = _Cleaner(source, {"uncatalogued_item": "drop"}, cfg.max_bad_fraction, len(events), report)
-        events = clean.apply(events, ~events[ITEM_ID].isin(catalog[ITEM_ID]), "uncatalogued_item", "an item not in the catalog")
-        return catalog, events.reset_index(drop=True)
-    extra = derived[derived[ITEM_ID].isin(event_items[missing])]
+    if policy == "fix":
+        report.fixed["uncatalogued_item"] = report.fixed.get("uncatalogued_item", 0) + n_missing
+        report.warnings.append(f"uncatalogued_item: {what}; added to the catalog with unknown attributes "
+                               "(data.policies.uncatalogued_item=error|drop to refuse or drop them)")
+    return policy, missing
+
+
+def add_uncatalogued(catalog: pd.DataFrame, derived: pd.DataFrame, missing: pd.Index) -> pd.DataFrame:
+    """The fix policy: the missing items join the catalog with what the events say of them."""
+    extra = derived[derived[ITEM_ID].isin(missing)]
     extra = extra[[c for c in extra.columns if c == ITEM_ID or c in catalog.columns]]
-    report.fixed["uncatalogued_item"] = report.fixed.get("uncatalogued_item", 0) + n_missing
-    report.warnings.append(f"uncatalogued_item: {what}; added to the catalog with unknown attributes "
-                           "(data.policies.uncatalogued_item=error|drop to refuse or drop them)")
-    return pd.concat([catalog, extra], ignore_index=True), events
+    return pd.concat([catalog, extra], ignore_index=True)

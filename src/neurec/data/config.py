@@ -49,3 +49,6 @@ class DataConfig:
     # Decisions each period needs (problem too_few_decisions: error, or warn and go on)
     min_train_decisions: int = 30
     min_eval_decisions: int = 10  # in the validation period and in the test period
+
+    # Out-of-core preparation (neurec-data prepare; neurec.data.outofcore.settings): memory cap, chunk, partitions
+    out_of_core: dict = field(default_factory=dict)

@@ -83,34 +83,83 @@ def as_batch_array(name: str, values: np.ndarray) -> np.ndarray:
     return np.array(values, dtype=np.float32 if name in FLOAT_ARRAYS else np.int64)
 
 
+def encode_rows(item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, starts: np.ndarray, positions: np.ndarray,
+                target: np.ndarray, users: np.ndarray, max_len: int, summary_size: int) -> dict[str, np.ndarray]:
+    """The stored arrays of the decisions at `positions` (rows of events sorted by customer and time), in the
+    small dtypes shards keep. Every path that writes shards (in memory, out of core, per partition) calls this,
+    which is what keeps their shards byte for byte the same."""
+    items, ev, gaps = histories_before(item_idx, types, ts, starts, positions, max_len)
+    sum_items, sum_feats = summaries_before(item_idx, types, ts, starts, positions, summary_size)
+    return {"items": items.astype(np.int32), "types": ev.astype(np.int8), "gaps": gaps.astype(np.int8),
+            "sum_items": sum_items.astype(np.int32), "sum_feats": sum_feats.astype(np.float32),
+            "target": np.asarray(target).astype(np.int32), "fold": customer_folds(users)}
+
+
+class ShardWriter:
+    """Rows in, shards of exactly `shard_rows` out (the last one shorter), in a temporary folder that `close`
+    swaps in complete. Rows may come in any number of pieces: the shards depend only on the rows and their order."""
+
+    def __init__(self, root: Path, max_len: int, summary_size: int, shard_rows: int = SHARD_ROWS):
+        self.root, self.max_len, self.summary_size, self.shard_rows = Path(root), max_len, summary_size, shard_rows
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.root.name}-", dir=self.root.parent))
+        self.sizes: list[int] = []
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._buffered = 0
+        self._empty: dict[str, np.ndarray] | None = None
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        if self._empty is None:
+            self._empty = {k: v[:0] for k, v in arrays.items()}
+        n = len(arrays["target"])
+        if n:
+            self._parts.append(arrays)
+            self._buffered += n
+        while self._buffered >= self.shard_rows:
+            self._flush(self.shard_rows)
+
+    def _flush(self, rows: int) -> None:
+        joined = {k: np.concatenate([p[k] for p in self._parts]) if self._parts else self._empty[k] for k in ARRAYS}
+        shard = self.tmp / f"{len(self.sizes):05d}"
+        shard.mkdir()
+        for name in ARRAYS:
+            np.save(shard / f"{name}.npy", np.ascontiguousarray(joined[name][:rows]))
+        self.sizes.append(rows)
+        self._buffered -= rows
+        self._parts = [{k: v[rows:] for k, v in joined.items()}] if self._buffered else []
+
+    def close(self) -> tuple[int, ...]:
+        """Write what is left (an empty shard when no row came at all) and meta.json, then swap the folder in."""
+        try:
+            if self._buffered or not self.sizes:
+                if self._empty is None:
+                    raise ValueError("ShardWriter.close: no rows were ever added, not even an empty batch")
+                self._flush(self._buffered)
+            (self.tmp / "meta.json").write_text(json.dumps({"rows": int(sum(self.sizes)), "shard_sizes": self.sizes,
+                                                            "max_len": self.max_len, "summary_size": self.summary_size}))
+            swap_in_dir(self.tmp, self.root)
+        except BaseException:
+            self.abort()
+            raise
+        return tuple(self.sizes)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def write_examples(
     root: Path, item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, starts: np.ndarray,
     targets: Targets, target: np.ndarray, max_len: int, summary_size: int, shard_rows: int = SHARD_ROWS,
 ) -> ExampleSet:
     """Encode histories chunk by chunk into shards, in a temporary folder swapped in at the end."""
-    root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    sizes = []
+    writer = ShardWriter(root, max_len, summary_size, shard_rows)
     try:
-        for i, lo in enumerate(range(0, max(len(targets), 1), shard_rows)):
+        for lo in range(0, max(len(targets), 1), shard_rows):
             pos = targets.position[lo : lo + shard_rows]
-            items, ev, gaps = histories_before(item_idx, types, ts, starts, pos, max_len)
-            sum_items, sum_feats = summaries_before(item_idx, types, ts, starts, pos, summary_size)
-            shard = tmp / f"{i:05d}"
-            shard.mkdir()
-            np.save(shard / "items.npy", items.astype(np.int32))
-            np.save(shard / "types.npy", ev.astype(np.int8))
-            np.save(shard / "gaps.npy", gaps.astype(np.int8))
-            np.save(shard / "sum_items.npy", sum_items.astype(np.int32))
-            np.save(shard / "sum_feats.npy", sum_feats.astype(np.float32))
-            np.save(shard / "target.npy", target[lo : lo + shard_rows].astype(np.int32))
-            np.save(shard / "fold.npy", customer_folds(targets.user[lo : lo + shard_rows]))
-            sizes.append(len(pos))
-        (tmp / "meta.json").write_text(json.dumps({"rows": int(len(targets)), "shard_sizes": sizes, "max_len": max_len,
-                                                 "summary_size": summary_size}))
-        swap_in_dir(tmp, root)
+            writer.add(encode_rows(item_idx, types, ts, starts, pos, target[lo : lo + shard_rows],
+                                   targets.user[lo : lo + shard_rows], max_len, summary_size))
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        writer.abort()
         raise
-    return ExampleSet(root, tuple(sizes), target.astype(np.int64), targets)
+    sizes = writer.close()
+    return ExampleSet(Path(root), sizes, target.astype(np.int64), targets)

@@ -46,7 +46,7 @@ class RawTables:
 
 
 def read_events(cfg: DataConfig) -> RawTables:
-    fmt = _format(cfg)
+    fmt = event_format(cfg)
     policy = str(cfg.policies.get(TRUNCATED_ROW, "drop"))
     if fmt == "retailrocket":
         frame, catalog, dropped = read_retailrocket(cfg, policy)
@@ -69,7 +69,7 @@ def _events_path(cfg: DataConfig) -> str:
     return str(cfg.events_path)
 
 
-def _format(cfg: DataConfig) -> str:
+def event_format(cfg: DataConfig) -> str:
     if cfg.format is None:
         return detect_format(check_file(_events_path(cfg)))
     if cfg.format not in FORMAT_NAMES:

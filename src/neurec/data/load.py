@@ -188,12 +188,12 @@ def read_csv(path: Path, opts: CsvOptions, policy: str, dropped: dict[str, int])
             with open_source(path, cut) as source:
                 frame = _parse_csv(source, opts, "c")
         except (pd.errors.ParserError, ValueError, OSError) as exc:
-            raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
-        log.info("%s: read with the C engine (pyarrow: %s)", path, _first_line(arrow_error))
+            raise DataError(f"{path}: cannot be read as CSV: {first_error_line(exc)}") from None
+        log.info("%s: read with the C engine (pyarrow: %s)", path, first_error_line(arrow_error))
     except UnicodeDecodeError:  # cells that are not UTF-8 arrive as bytes; only the header fails like this
         raise DataError(_not_utf8(path, opts)) from None
     except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+        raise DataError(f"{path}: cannot be read as CSV: {first_error_line(exc)}") from None
     if opts.header and any("\ufffd" in str(c) for c in frame.columns):  # the C engine replaced them: same refusal
         raise DataError(_not_utf8(path, opts))
     # After parsing, for the line number: the rows read, the header, then the cut line (blank lines aside).
@@ -238,7 +238,7 @@ def read_jsonl_table(path: Path, policy: str, dropped: dict[str, int]) -> pa.Tab
     try:
         table = _arrow_json(path, cut)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
+        raise DataError(f"{path}: cannot be read as JSON lines: {first_error_line(exc)}") from None
     apply_cut(cut, policy, table.num_rows + 1, path, dropped)
     return table
 
@@ -248,13 +248,13 @@ def read_jsonl(path: Path, policy: str, dropped: dict[str, int]) -> pd.DataFrame
     try:
         frame = _arrow_json(path, cut).to_pandas()
     except OSError as exc:  # unreadable after check_file looked (permissions changed, a network mount went away)
-        raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
+        raise DataError(f"{path}: cannot be read as JSON lines: {first_error_line(exc)}") from None
     except pa.ArrowInvalid:
         try:  # pandas' own reader takes a field whose type changes between lines, which pyarrow refuses
             with open_source(path, cut) as source:
                 frame = pd.read_json(source, lines=True, dtype=False, encoding_errors="replace")
         except (ValueError, OSError) as exc:
-            raise DataError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from None
+            raise DataError(f"{path}: cannot be read as JSON lines: {first_error_line(exc)}") from None
     apply_cut(cut, policy, len(frame) + 1, path, dropped)
     return frame
 
@@ -276,7 +276,7 @@ def read_raw(path: str | Path, fmt: str | None = None, csv: dict | None = None, 
         try:
             frame = pd.read_parquet(path)
         except (pa.ArrowException, ValueError, OSError) as exc:
-            raise DataError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from None
+            raise DataError(f"{path}: cannot be read as Parquet: {first_error_line(exc)}") from None
     elif fmt == "jsonl":
         frame = read_jsonl(path, policy, dropped)
     else:
@@ -293,6 +293,6 @@ def read_table(path: str | Path, fmt: str | None = None, columns: dict[str, str]
     return frame.rename(columns=dict(columns)) if columns else frame
 
 
-def _first_line(exc: BaseException) -> str:
+def first_error_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

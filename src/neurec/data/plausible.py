@@ -68,30 +68,51 @@ def stamp(seconds: float) -> str:
         return f"{seconds:.6g} s"
 
 
+def timestamp_bounds(cfg) -> tuple[float, float]:
+    """data.min_timestamp .. data.max_timestamp (default: a day after now) in unix seconds."""
+    lo = _seconds(cfg.min_timestamp, "min_timestamp")
+    hi = _seconds(cfg.max_timestamp, "max_timestamp")
+    return (-np.inf if lo is None else lo), (time.time() + _DAY if hi is None else hi)
+
+
+def bounds_text(lo: float, hi: float) -> str:
+    return f"outside {stamp(lo) if np.isfinite(lo) else '-'} .. {stamp(hi)} (data.min_timestamp, data.max_timestamp)"
+
+
+def bulk_limits(q1: float, q99: float, factor: float) -> tuple[float, float]:
+    """How far from the bulk of the data (its 1st to 99th percentile) a timestamp may lie."""
+    span = max(q99 - q1, _DAY)
+    return q1 - factor * span, q99 + factor * span
+
+
+def bulk_text(q1: float, q99: float, factor: float) -> str:
+    return (f", or more than {factor:g} x the span of the bulk of the data ({stamp(q1)} .. {stamp(q99)}) away "
+            "from it (data.timestamp_outlier_factor)")
+
+
+def unit_hint(median_bad: float, unit: str) -> str:
+    """Implausible times that look like the other unit: say so."""
+    if unit == "s" and median_bad > _MS_LOOKING:
+        return "The numbers look like milliseconds: set data.timestamp_unit=ms."
+    if unit == "ms" and 0 < median_bad < 1e8:  # before 1973: seconds read as ms
+        return "The numbers look like seconds: set data.timestamp_unit=s."
+    return ""
+
+
 def implausible_timestamps(ts: pd.Series, cfg) -> tuple[pd.Series, str, str]:
     """Rows whose time is before data.min_timestamp, after data.max_timestamp (default: a day after now), or so far
     from the bulk of the data that they would stretch the time split; with what was checked and a hint."""
-    lo = _seconds(cfg.min_timestamp, "min_timestamp")
-    hi = _seconds(cfg.max_timestamp, "max_timestamp")
-    hi = time.time() + _DAY if hi is None else hi
-    lo = -np.inf if lo is None else lo
+    lo, hi = timestamp_bounds(cfg)
     bad = ts.notna() & ((ts < lo) | (ts > hi))
-    what = f"outside {stamp(lo) if np.isfinite(lo) else '-'} .. {stamp(hi)} (data.min_timestamp, data.max_timestamp)"
+    what = bounds_text(lo, hi)
     factor = cfg.timestamp_outlier_factor
     inside = ts[ts.notna() & ~bad]
     if factor and len(inside) >= 2:
         q1, q99 = np.quantile(inside.to_numpy(), [0.01, 0.99])
-        span = max(q99 - q1, _DAY)
-        far = ts.notna() & ~bad & ((ts < q1 - factor * span) | (ts > q99 + factor * span))
+        low, high = bulk_limits(q1, q99, factor)
+        far = ts.notna() & ~bad & ((ts < low) | (ts > high))
         if far.any():
             bad |= far
-            what += (f", or more than {factor:g} x the span of the bulk of the data ({stamp(q1)} .. {stamp(q99)}) away "
-                     "from it (data.timestamp_outlier_factor)")
-    hint = ""
-    if bad.any():
-        values = ts[bad]
-        if cfg.timestamp_unit == "s" and values.median() > _MS_LOOKING:
-            hint = "The numbers look like milliseconds: set data.timestamp_unit=ms."
-        elif cfg.timestamp_unit == "ms" and 0 < values.median() < 1e8:  # before 1973: seconds read as ms
-            hint = "The numbers look like seconds: set data.timestamp_unit=s."
+            what += bulk_text(q1, q99, factor)
+    hint = unit_hint(ts[bad].median(), cfg.timestamp_unit) if bad.any() else ""
     return bad, f"an implausible timestamp ({what})", hint

@@ -71,7 +71,6 @@ def load(cfg: DataConfig) -> Loaded:
         raw, raw_catalog, propensity, source = shop.events, shop.catalog, shop.propensity, "simulator"
     elif cfg.source == "files":
         from neurec.data.formats import read_events
-        from neurec.data.load import read_raw
 
         if not cfg.events_path:
             raise DataError("data.events_path is not set: give the events file, e.g. data.events_path=events.csv")
@@ -79,9 +78,7 @@ def load(cfg: DataConfig) -> Loaded:
         raw, raw_catalog, source = tables.events, tables.catalog, tables.source
         report.dropped.update(tables.dropped)
         if cfg.catalog_path:
-            policies = resolve_policies(cfg.policies)
-            raw_catalog, dropped = read_raw(cfg.catalog_path, policy=policies["truncated_row"], header_policy=policies["repeated_header"])
-            report.dropped.update({CATALOG_PREFIX + k: v for k, v in dropped.items()})
+            raw_catalog = read_catalog_file(cfg, report)
     else:
         raise DataError(f"data.source={cfg.source!r}: use 'simulator' or 'files'")
     events, report = validate_events(raw, source, cfg, report)
@@ -92,6 +89,16 @@ def load(cfg: DataConfig) -> Loaded:
     given = catalog[ITEM_ID].to_numpy()
     catalog, events = cover_events(catalog, events, catalog_from_events(events), name, cfg, report)
     return Loaded(events, catalog, _propensity(propensity), report, source, True, given)
+
+
+def read_catalog_file(cfg: DataConfig, report: CleaningReport) -> pd.DataFrame:
+    """data.catalog_path as read (validate_catalog checks it), with the rows dropped while reading counted."""
+    from neurec.data.load import read_raw
+
+    policies = resolve_policies(cfg.policies)
+    raw_catalog, dropped = read_raw(cfg.catalog_path, policy=policies["truncated_row"], header_policy=policies["repeated_header"])
+    report.dropped.update({CATALOG_PREFIX + k: v for k, v in dropped.items()})
+    return raw_catalog
 
 
 def _propensity(propensity: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -98,10 +98,10 @@ def resolve_policies(policies: dict | None) -> dict[str, str]:
     return out
 
 
-class _Cleaner:
+class Cleaner:
     """Applies one policy per problem to a frame, keeping the report and the max-bad-fraction guard."""
 
-    def __init__(self, source: str, policies: dict[str, str], max_bad_fraction: float, total: int, report: CleaningReport,
+    def __init__(self, source: str, policies: dict[str, str], max_bad_fraction: float, total: int | None, report: CleaningReport,
                  prefix: str = ""):
         self.source, self.policies, self.max_bad, self.total, self.report = source, policies, max_bad_fraction, total, report
         self.prefix = prefix  # on report keys: the catalog's problems are counted apart from the events'
@@ -116,18 +116,35 @@ class _Cleaner:
         message = f"{self.source}: {n} row(s) with {what}: {examples(frame, bad)}"
         hint = f" {hint}" if hint else ""
         if action == "error":
-            other = "drop" if "drop" in ALLOWED[problem] else "fix"
-            raise DataError(f"{message}.{hint} (data.policies.{problem}={other} {'skips' if other == 'drop' else 'repairs'} them)")
-        if n > self.max_bad * self.total and (action == "drop" or guard_fix):
-            raise DataError(
-                f"{message}; that is {100.0 * n / self.total:.1f}% of the rows, more than data.max_bad_fraction "
-                f"({100 * self.max_bad:.0f}%): is this the right data preset?{hint}"
-            )
+            raise DataError(refusal(message, problem, hint))
+        # total None: the rows come in chunks and the caller holds the whole file to the limit (too_many_dropped).
+        if self.total is not None and n > self.max_bad * self.total and (action == "drop" or guard_fix):
+            raise DataError(too_many(message, n, self.total, self.max_bad, hint))
         counts = self.report.fixed if action == "fix" else self.report.dropped
         key = problem if self.prefix.rstrip("_") in problem else self.prefix + problem  # no catalog_bad_catalog_value
         counts[key] = counts.get(key, 0) + n
         log.warning("%s (%s: %s)", message, key, "fixed" if action == "fix" else "dropped")
         return frame if action == "fix" else frame.loc[~bad]
+
+
+def refusal(message: str, problem: str, hint: str = "") -> str:
+    """The message of a problem whose policy is error, with the policy that would let the rows through."""
+    other = "drop" if "drop" in ALLOWED[problem] else "fix"
+    return f"{message}.{hint} (data.policies.{problem}={other} {'skips' if other == 'drop' else 'repairs'} them)"
+
+
+def too_many(message: str, n: int, total: int, max_bad: float, hint: str = "") -> str:
+    return (f"{message}; that is {100.0 * n / total:.1f}% of the rows, more than data.max_bad_fraction "
+            f"({100 * max_bad:.0f}%): is this the right data preset?{hint}")
+
+
+def too_many_dropped(report: CleaningReport, total: int, max_bad: float, source: str) -> None:
+    """The max-bad-fraction guard over a whole file cleaned in chunks: no problem may drop more than its share."""
+    for problem, n in report.dropped.items():
+        # Lines dropped while reading (a cut last line, headers repeated by concatenation) are not held to it in
+        # memory either: they are no events.
+        if problem in ALLOWED and problem not in ("truncated_row", "repeated_header") and n > max_bad * total:
+            raise DataError(too_many(f"{source}: {n:,} row(s) dropped for {problem}", n, total, max_bad))
 
 
 def ids_as_str(values: pd.Series) -> pd.Series:
@@ -166,14 +183,14 @@ def _require_columns(frame: pd.DataFrame, source: str) -> None:
         )
 
 
-def check_text(frame: pd.DataFrame, columns: list[str], clean: _Cleaner) -> pd.DataFrame:
+def check_text(frame: pd.DataFrame, columns: list[str], clean: Cleaner) -> pd.DataFrame:
     """Cells that were not UTF-8, under the bad_text policy (fix keeps them, with U+FFFD for the bad bytes)."""
     frame, bad, where = decode_text(frame, columns)
     hint = "Convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8) or, for CSV, set +data.csv.encoding=latin-1."
     return clean.apply(frame, bad, "bad_text", f"text that is not UTF-8 in {where} (bad bytes shown as U+FFFD)", hint)
 
 
-def check_ids(frame: pd.DataFrame, id_cols: list[str], max_len: int, clean: _Cleaner) -> pd.DataFrame:
+def check_ids(frame: pd.DataFrame, id_cols: list[str], max_len: int, clean: Cleaner) -> pd.DataFrame:
     """Ids as stripped strings; empty or NaN ones and over-long ones under their policies."""
     ids = {c: ids_as_str(frame[c]) for c in id_cols}
     missing = pd.concat([v.isna() | v.eq("") for v in ids.values()], axis=1).any(axis=1)
@@ -194,7 +211,7 @@ def header_rows(frame: pd.DataFrame, candidates: pd.Series, names: set[str]) -> 
     return found.reindex(frame.index, fill_value=False).astype(bool)
 
 
-def _event_codes(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
+def _event_codes(frame: pd.DataFrame, cfg, clean: Cleaner) -> pd.DataFrame:
     event_map = cfg.event_map
     labels = frame[EVENT_TYPE].astype("string").str.strip()
     unmapped = ~labels.isin([str(k) for k in event_map]) & ~labels.isin([e.label for e in EventType])
@@ -212,7 +229,7 @@ def _event_codes(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
     if mapped_drop.any():
         kinds = frame.loc[mapped_drop, EVENT_TYPE].astype("string").value_counts().to_dict()
         clean.report.notes.append(f"dropped by data.event_map: {kinds}")
-        clean.report.dropped["mapped_to_drop"] = int(mapped_drop.sum())
+        clean.report.dropped["mapped_to_drop"] = clean.report.dropped.get("mapped_to_drop", 0) + int(mapped_drop.sum())
         frame, labels = frame.loc[~mapped_drop], labels[~mapped_drop]
     codes = labels.map({e.label: int(e) for e in EventType if e is not EventType.PAD})
     unknown = codes.isna()
@@ -226,7 +243,7 @@ def _event_codes(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
     return frame.assign(**{EVENT_TYPE: codes.astype("int8")})
 
 
-def _sessionize(frame: pd.DataFrame, gap_minutes: float) -> pd.Series:
+def sessionize(frame: pd.DataFrame, gap_minutes: float) -> pd.Series:
     """Sessions by inactivity: a new one when the customer changes or is idle longer than the gap."""
     users = frame[USER_ID].to_numpy()
     ts = frame["ts"].to_numpy()
@@ -242,11 +259,37 @@ def validate_events(frame: pd.DataFrame, source: str, cfg, report: CleaningRepor
     min_user_events).
     """
     report = report or CleaningReport()
-    clean = _Cleaner(source, resolve_policies(cfg.policies), cfg.max_bad_fraction, len(frame), report)
+    clean = Cleaner(source, resolve_policies(cfg.policies), cfg.max_bad_fraction, len(frame), report)
+    frame, ts = clean_rows(frame, source, cfg, clean)
+    odd, what, hint = implausible_timestamps(ts, cfg)
+    frame = clean.apply(frame, odd, "implausible_timestamp", what, hint)
+    frame = frame.assign(ts=ts.loc[frame.index])
+    if PRICE in frame.columns:
+        frame = _prices(frame, clean)
+    out = frame[canonical_columns(frame.columns)]
+    key = duplicate_key(out.columns)
+    out = clean.apply(out, out.duplicated(subset=key, keep="first"), "duplicate", "an exact duplicate of an earlier event")
+    out = out.assign(_row=np.arange(len(out))).sort_values([USER_ID, "ts", "_row"], kind="stable").drop(columns="_row")
+    if SESSION_ID not in out.columns:
+        out.insert(1, SESSION_ID, sessionize(out, cfg.session_gap_minutes))
+        report.notes.append(sessions_note(cfg))
+    out = _min_user_events(out, cfg.min_user_events, report)
+    if out.empty:
+        raise DataError(f"{source}: no events left after cleaning ({report.metrics()})")
+    return out.reset_index(drop=True), report
+
+
+def clean_rows(frame: pd.DataFrame, source: str, cfg, clean: Cleaner) -> tuple[pd.DataFrame, pd.Series]:
+    """The checks that look at one row at a time, up to parsed timestamps: the frame and its unix seconds.
+
+    Everything after (plausibility against the bulk of the data, duplicates, order, sessions) needs the whole
+    table; out-of-core preparation (neurec.data.outofcore) runs this part chunk by chunk and the rest in a database.
+    """
     _require_columns(frame, source)
     if USER_ID not in frame.columns:  # anonymous sessions (YOOCHOOSE, OTTO): each session is its own customer
         frame = frame.assign(**{USER_ID: frame[SESSION_ID]})
-        report.notes.append("no user_id: each session is treated as its own customer")
+        if NO_USER_NOTE not in clean.report.notes:
+            clean.report.notes.append(NO_USER_NOTE)
     frame = check_text(frame, [c for c in (*EVENT_COLUMNS, *CATALOG_OPTIONAL) if c in frame.columns], clean)
     frame = check_ids(frame, [c for c in (USER_ID, SESSION_ID, ITEM_ID) if c in frame.columns], cfg.max_id_length, clean)
     frame = _event_codes(frame, cfg, clean)
@@ -254,27 +297,28 @@ def validate_events(frame: pd.DataFrame, source: str, cfg, report: CleaningRepor
     ts = parse_timestamps(frame[TIMESTAMP], cfg.timestamp_unit)
     hint = "Use ISO-8601 (2026-03-01T10:00:00Z) or unix time with data.timestamp_unit=s|ms."
     frame = clean.apply(frame, ts.isna(), "bad_timestamp", f"an unparsable {TIMESTAMP}", hint)
-    ts = ts.loc[frame.index]
-    odd, what, hint = implausible_timestamps(ts, cfg)
-    frame = clean.apply(frame, odd, "implausible_timestamp", what, hint)
-    frame = frame.assign(ts=ts.loc[frame.index])
-    if PRICE in frame.columns:
-        frame = _prices(frame, clean)
+    return frame, ts.loc[frame.index]
+
+
+NO_USER_NOTE = "no user_id: each session is treated as its own customer"
+
+
+def canonical_columns(columns) -> list[str]:
+    """The columns canonical events keep, in order (price and catalogue columns when the source has them)."""
     keep = dict.fromkeys([USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, "ts", PRICE, *CATALOG_OPTIONAL])  # ordered, unique
-    out = frame[[c for c in keep if c in frame.columns]]
-    key = [c for c in (USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, "ts") if c in out.columns]
-    out = clean.apply(out, out.duplicated(subset=key, keep="first"), "duplicate", "an exact duplicate of an earlier event")
-    out = out.assign(_row=np.arange(len(out))).sort_values([USER_ID, "ts", "_row"], kind="stable").drop(columns="_row")
-    if SESSION_ID not in out.columns:
-        out.insert(1, SESSION_ID, _sessionize(out, cfg.session_gap_minutes))
-        report.notes.append(f"no session_id: sessions cut at {cfg.session_gap_minutes:g} minutes of inactivity")
-    out = _min_user_events(out, cfg.min_user_events, report)
-    if out.empty:
-        raise DataError(f"{source}: no events left after cleaning ({report.metrics()})")
-    return out.reset_index(drop=True), report
+    return [c for c in keep if c in columns]
 
 
-def _prices(frame: pd.DataFrame, clean: _Cleaner) -> pd.DataFrame:
+def duplicate_key(columns) -> list[str]:
+    """What makes two events the same event (double logging): everything but the price and catalogue columns."""
+    return [c for c in (USER_ID, SESSION_ID, ITEM_ID, EVENT_TYPE, "ts") if c in columns]
+
+
+def sessions_note(cfg) -> str:
+    return f"no session_id: sessions cut at {cfg.session_gap_minutes:g} minutes of inactivity"
+
+
+def _prices(frame: pd.DataFrame, clean: Cleaner) -> pd.DataFrame:
     price = pd.to_numeric(frame[PRICE], errors="coerce").astype("float64")
     good = np.isfinite(price) & (price > 0)
     bad = frame[PRICE].notna() & ~good  # a given price that is zero, negative, infinite or not a number
@@ -285,7 +329,7 @@ def _prices(frame: pd.DataFrame, clean: _Cleaner) -> pd.DataFrame:
     return frame.assign(**{PRICE: price.loc[frame.index].where(good.loc[frame.index])})
 
 
-def _sales_only(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
+def _sales_only(frame: pd.DataFrame, cfg, clean: Cleaner) -> pd.DataFrame:
     """Order lines that sell nothing, and items the config excludes (postage, fees, vouchers).
 
     Invoice exports list returns and cancellations as lines with a negative quantity: they are no purchase
@@ -303,7 +347,7 @@ def _sales_only(frame: pd.DataFrame, cfg, clean: _Cleaner) -> pd.DataFrame:
         if hit.any():
             counts = frame.loc[hit, ITEM_ID].value_counts().head(5).to_dict()
             clean.report.notes.append(f"dropped by data.exclude_items: {int(hit.sum()):,} rows, e.g. {counts}")
-            clean.report.dropped["excluded_item"] = int(hit.sum())
+            clean.report.dropped["excluded_item"] = clean.report.dropped.get("excluded_item", 0) + int(hit.sum())
             frame = frame.loc[~hit]
     return frame
 
