@@ -276,3 +276,26 @@ def test_order_statistics_from_the_database_are_exact(tmp_path, monkeypatch, bra
     qs = [0.01, 0.85, 0.99]
     assert stage.Finisher._quantiles(fin, "t", "true", len(ts), qs) == [float(np.quantile(ts, q)) for q in qs]
     db.close()
+
+
+def test_a_file_with_no_good_row_names_the_problem(tmp_path, shop_events):
+    ev = shop_events.head(3_000).astype({"timestamp": str}).assign(timestamp="never")
+    path = tmp_path / "events.csv"
+    ev.to_csv(path, index=False)
+    with pytest.raises(DataError, match="bad_timestamp.*more than data.max_bad_fraction"):
+        prepare_out_of_core(DataConfig(source="files", events_path=str(path)), tmp_path / "out", OutOfCoreSettings(chunk_events=1_000))
+    with pytest.raises(DataError, match="no events left after cleaning"):
+        prepare_out_of_core(DataConfig(source="files", events_path=str(path), max_bad_fraction=1.0), tmp_path / "out")
+
+
+def test_a_column_that_changes_type_far_into_a_csv_is_refused_by_name(tmp_path, shop_events):
+    """The streaming reader types each column from the first block; a later text value in a number column is
+    refused with the column's problem named, not guessed at."""
+    path = tmp_path / "events.csv"
+    shop_events.to_csv(path, index=False)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\n", len(data) - 5_000) + 1  # a user id near the end, far past the first block
+    data[at] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"cannot be read in chunks after data row [\d,]+: In CSV column #0.*not UTF-8"):
+        prepare_out_of_core(DataConfig(source="files", events_path=str(path)), tmp_path / "out", OutOfCoreSettings(chunk_events=2_000))

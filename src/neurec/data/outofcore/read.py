@@ -102,9 +102,10 @@ def _csv_batches(path: Path, cfg: DataConfig, chunk_rows: int, dropped: dict[str
                 rows += len(frame)
                 yield frame
         except pa.ArrowInvalid as exc:
-            raise DataError(f"{path}: cannot be read in chunks near data row {rows + 1:,}: {first_error_line(exc)}. A column "
-                            "that changes type part-way (numbers, then text) cannot be streamed: fix the file, or "
-                            "prepare it in memory (without out_of_core)") from None
+            read = rows + sum(b.num_rows for b in pending)
+            raise DataError(f"{path}: cannot be read in chunks after data row {read:,}: {first_error_line(exc)}. A column "
+                            "whose values change type part-way (numbers, then text or bytes that are not UTF-8) cannot be "
+                            "streamed: fix those rows, or prepare the file in memory (neurec-train reads it whole)") from None
         except (UnicodeDecodeError, OSError) as exc:
             raise DataError(f"{path}: cannot be read as CSV: {first_error_line(exc)}") from None
     apply_cut(cut, str(cfg.policies.get(TRUNCATED_ROW, "drop")), rows + int(opts.header) + 1, path, dropped)

@@ -161,7 +161,8 @@ class Finisher:
         self.db, self.cfg, self.report, self.source = db, cfg, report, stager.source
         self.policies = resolve_policies(cfg.policies)
         self.total = stager.rows_read
-        if stager.parts == 0:
+        if stager.parts == 0:  # every row failed a check: name the one over its share first, as in memory
+            too_many_dropped(report, self.total, cfg.max_bad_fraction, self.source)
             raise DataError(f"{self.source}: no events left after cleaning ({report.metrics()})")
         glob = _quoted(stager.folder / "*" / "*.parquet")
         db.con.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet('{glob}', union_by_name = true)")
