@@ -1,5 +1,4 @@
-"""Encode the partitions on Spark: a `Runner` for `prepare_out_of_core`, plus copying a prepared folder to and from
-fsspec storage (s3://, gs://, ...) for the DDP ranks to read.
+"""Encode the partitions on Spark: a `Runner` for `prepare_out_of_core`.
 
     from neurec.data.outofcore.spark import run_on_spark
     prepare_out_of_core(data_cfg, Path("/shared/prepared"), OutOfCoreSettings(partitions=64), runner=run_on_spark)

@@ -4,6 +4,7 @@ walk the in-memory path's shards (`ExampleSet.batches`, `ExampleSet.shuffled_bat
 
 Local shards are memory-mapped; remote ones are read a shard at a time (one shard is the unit a rank holds in
 memory, 65,536 decisions by default), so a rank never needs the whole period on its own disk.
+`prepare_to_storage` and `fetch_prepared` copy a prepared folder to and from such storage.
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ def open_prepared(url: str | Path, period: str) -> StoredExamples:
     rows = pd.concat(frames, ignore_index=True)
     targets = Targets(rows["position"].to_numpy(), rows["item"].to_numpy(object), rows["ts"].to_numpy(),
                       rows["purchase_ts"].to_numpy(), rows["user"].to_numpy(object))
-    return StoredExamples(Path(str(root)), tuple(sizes), rows["target"].to_numpy(np.int64), targets, tuple(paths),
-                          None if fs is None else fs)
+    return StoredExamples(Path(str(root)), tuple(sizes), rows["target"].to_numpy(np.int64), targets, tuple(paths), fs)
 
 
 def _filesystem(url: str | Path):
