@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -131,6 +132,7 @@ def main() -> None:
         return
     from neurec.data.tiled import write_tiled_events
 
+    load_before = os.getloadavg()  # timings on a shared 2-core box are only comparable at a similar load
     results, notes = [], []
     for n in args.events:
         with tempfile.TemporaryDirectory(prefix="neurec-bench-data-", dir=args.tmp) as tmp:
@@ -163,9 +165,11 @@ def main() -> None:
                 for w in works.values():
                     shutil.rmtree(w, ignore_errors=True)
                 (folder / f"events.{fmt}").unlink()
+    load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
+    notes.append(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     _print(results, notes)
     if args.json:
-        args.json.write_text(json.dumps({"rows": results, "notes": notes, "targets": TARGETS}, indent=2))
+        args.json.write_text(json.dumps({"rows": results, "notes": notes, "targets": TARGETS, "load": load}, indent=2))
 
 
 def _print(results: list[dict], notes: list[str]) -> None:
