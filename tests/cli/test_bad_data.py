@@ -444,7 +444,7 @@ def test_training_refuses_and_keeps_what_was_there(name, training):
     results, changed, _ = training
     message, absent = REFUSED[name]
     code, output = results[name]["code"], results[name]["output"]
-    assert code == 2 and f"neurec-train: error: " in output and message in output and absent not in output, output[-3000:]
+    assert code == 2 and "neurec-train: error: " in output and message in output and absent not in output, output[-3000:]
     assert "Traceback" not in output
     assert not changed[name]  # the inputs, the earlier bundle and the MLflow store are byte for byte as they were
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from neurec.cli.config import build, hydra_app, output_dir, run_config
+from neurec.cli.config import hydra_app, output_dir, run_config
 
 PROG = "neurec-tune"
 

@@ -7,7 +7,6 @@ reads it is deploying, not debugging: a bundle is either exactly what the export
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass
