@@ -78,9 +78,9 @@ def summaries_before(item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, st
     arithmetic in the same order: every float sum adds a customer's events oldest first, as `summarize_history`
     does, so the two agree bit for bit (tests/test_history_summary.py holds them to it)."""
     positions = np.asarray(positions, dtype=np.int64)
-    items, feats = empty_summary(size)
+    _, empty = empty_summary(size)
     items = np.zeros((len(positions), size), dtype=np.int64)
-    feats = np.broadcast_to(feats, (len(positions), size, N_SUMMARY_FIELDS)).copy()
+    feats = np.broadcast_to(empty, (len(positions), size, N_SUMMARY_FIELDS)).copy()
     if len(positions) == 0 or size == 0:
         return items, feats
     item_idx, types, ts = np.asarray(item_idx, dtype=np.int64), np.asarray(types, dtype=np.int64), np.asarray(ts, dtype=np.float64)

@@ -21,8 +21,6 @@ from hydra.utils import instantiate
 from neurec.cli.config import config_dir, friendly_errors
 from neurec.data.errors import DataError
 
-PERIODS = ("train", "valid", "test")
-
 
 def _data_config(path: str, overrides: list[str]):
     preset = [o for o in overrides if o.startswith("data=")] or ["data=files"]
@@ -40,6 +38,7 @@ def _data_config(path: str, overrides: list[str]):
 @friendly_errors("neurec-data")
 def _prepare(args: argparse.Namespace) -> int:
     from neurec.data.outofcore.run import prepare_out_of_core, run_locally
+    from neurec.data.prepare import PERIODS
 
     cfg = _data_config(args.file, args.overrides)
     runner = run_locally

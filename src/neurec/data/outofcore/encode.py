@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neurec.data.examples import SHARD_ROWS, ShardWriter, encode_rows
+from neurec.data.prepare import PERIODS
 from neurec.data.split import find_next_targets, find_targets, user_starts
 from neurec.data.validate import sessionize
 from neurec.schema import EVENT_TYPE, N_RESERVED_IDS, SESSION_ID, USER_ID
 
-PERIODS = ("train", "valid", "test")
 TARGET_COLUMNS = ("position", "item", "ts", "purchase_ts", "user", "target")
 
 

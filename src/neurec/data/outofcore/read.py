@@ -84,7 +84,7 @@ def _csv_batches(path: Path, cfg: DataConfig, chunk_rows: int, dropped: dict[str
     cut = find_cut(path, "csv", opts)
     read = pa_csv.ReadOptions(encoding=opts.encoding, column_names=list(opts.names) if opts.names and not opts.header else None)
     parse = pa_csv.ParseOptions(delimiter=opts.sep)
-    rows = 0
+    rows = pending_rows = 0  # rows yielded; rows read and not yet yielded
     pending: list[pa.RecordBatch] = []
     with open_source(path, cut) as source:
         try:
@@ -92,18 +92,18 @@ def _csv_batches(path: Path, cfg: DataConfig, chunk_rows: int, dropped: dict[str
             names = list(opts.names) if opts.names and opts.header else None
             for batch in reader:
                 pending.append(batch)
-                if sum(b.num_rows for b in pending) >= chunk_rows:
+                pending_rows += batch.num_rows
+                if pending_rows >= chunk_rows:
                     frame = _frame(pending, names)
                     rows += len(frame)
-                    pending = []
+                    pending, pending_rows = [], 0
                     yield frame
             if pending:
                 frame = _frame(pending, names)
                 rows += len(frame)
                 yield frame
         except pa.ArrowInvalid as exc:
-            read = rows + sum(b.num_rows for b in pending)
-            raise DataError(f"{path}: cannot be read in chunks after data row {read:,}: {first_error_line(exc)}. A column "
+            raise DataError(f"{path}: cannot be read in chunks after data row {rows + pending_rows:,}: {first_error_line(exc)}. A column "
                             "whose values change type part-way (numbers, then text or bytes that are not UTF-8) cannot be "
                             "streamed: fix those rows, or prepare the file in memory (neurec-train reads it whole)") from None
         except (UnicodeDecodeError, OSError) as exc:

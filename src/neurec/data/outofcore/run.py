@@ -62,9 +62,7 @@ class OutOfCoreResult:
 
     def shard_roots(self, period: str) -> list[Path]:
         """The shard folders of a period, in partition order."""
-        if self.partitions == 1:
-            return [self.root / period]
-        return [self.root / f"part-{p:05d}" / period for p in range(self.partitions)]
+        return [partition_folder(self.root, p, self.partitions) / period for p in range(self.partitions)]
 
 
 def partition_folder(root: Path, p: int, partitions: int) -> Path:

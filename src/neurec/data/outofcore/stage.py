@@ -48,17 +48,11 @@ ROW = "_row"  # the event's data row in the file: the tie-break of the sort, as 
 _PRICE_BAD, _PRICE_EMPTY = "_price_bad", "_price_empty"
 
 
-def hashed(users: pd.Series, salt: bytes, n: int) -> np.ndarray:
+def hashed(uniques, salt: bytes, n: int) -> np.ndarray:
     """Each customer's share of n (a partition, a bucket): a hash of the id's text, the same on every machine and
     in every run. Salted apart, so that partitions, buckets and the out-of-fold neighbour folds
     (neurec.cooccurrence.customer_folds) cut across each other instead of lining up."""
-    codes, uniques = pd.factorize(users)
-    shares = np.fromiter((zlib.crc32(salt + str(u).encode()) % n for u in uniques), dtype=np.int32, count=len(uniques))
-    return shares[codes]
-
-
-def partition_of(users: pd.Series, partitions: int) -> np.ndarray:
-    return hashed(users, b"partition/", partitions)
+    return np.fromiter((zlib.crc32(salt + str(u).encode()) % n for u in uniques), dtype=np.int32, count=len(uniques))
 
 
 BRACKETS = (0.0005, 0.005, 0.05)  # half-widths, in quantile, of the brackets `_order_stats` tries in turn
@@ -93,7 +87,8 @@ class Stager:
         out[EVENT_TYPE] = frame[EVENT_TYPE].astype("int8")
         out["ts"] = ts.astype("float64")
         out[ROW] = frame.index.to_numpy(dtype=np.int64)
-        out[PART] = partition_of(frame[USER_ID], self.partitions)
+        codes, users = pd.factorize(frame[USER_ID])
+        out[PART] = hashed(users, b"partition/", self.partitions)[codes]
         if PRICE in frame.columns:
             price = pd.to_numeric(frame[PRICE], errors="coerce").astype("float64")
             good = np.isfinite(price) & (price > 0)
@@ -103,7 +98,7 @@ class Stager:
         for c in canonical_columns(frame.columns):
             if c in CATALOG_OPTIONAL and c not in out:  # category, brand, ...: text, one type across chunks
                 out[c] = frame[c].astype("string")
-        bucket = hashed(frame[USER_ID], b"bucket/", self.buckets)
+        bucket = hashed(users, b"bucket/", self.buckets)[codes]
         out[BUCKET] = bucket.astype(np.int16)
         table = pa.Table.from_pandas(pd.DataFrame(out), preserve_index=False)
         for b in np.unique(bucket):  # one file per bucket and chunk: a bucket is read on its own later
@@ -187,13 +182,12 @@ class Finisher:
         log.warning("%s: %d row(s) with %s (%s: %s)", self.source, n, what, problem, "fixed" if action == "fix" else "dropped")
         return True
 
-    def _order_stats(self, relation: str, where: str, ks: list[int]) -> dict[int, float]:
+    def _order_stats(self, relation: str, where: str, n: int, ks: list[int]) -> dict[int, float]:
         """The k-th smallest ts (0-based) for each k, exactly, without sorting every row: an approximate quantile
         brackets each k, counting proves the bracket holds it, and only the bracketed values are fetched and
         sorted. (A window over every row, the direct way, held about 3 GB beyond the memory cap at 200 M events.)"""
         out: dict[int, float] = {}
-        rows = f"{relation} WHERE {where}"
-        n = self.db.scalar(f"SELECT count(*) FROM {rows}")
+        rows = f"{relation} WHERE {where}"  # n of them
         for k in sorted(set(ks)):
             if k in out:
                 continue
@@ -219,7 +213,7 @@ class Finisher:
         """np.quantile of ts over the rows, exactly (two order statistics per quantile, one sort)."""
         virtual = [np.float64(n - 1) * np.float64(q) for q in qs]
         ks = [k for v in virtual for k in (min(int(np.floor(v)), n - 1), min(int(np.floor(v)) + 1, n - 1))]
-        stats = self._order_stats(relation, where, ks)
+        stats = self._order_stats(relation, where, n, ks)
         return [linear_quantile(n, q, stats.__getitem__) for q in qs]
 
     def implausible(self) -> str:
