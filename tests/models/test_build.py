@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from neurec.cli.config import run_config
 from neurec.cli.config_checks import check_train_config
+from neurec.data.simulate import SimulatorConfig
 from neurec.errors import ConfigError
 from neurec.models.build import DEFAULT_MODEL, load_model, model_class
 from neurec.models.purchase import model_inputs
@@ -77,3 +78,25 @@ def test_the_target_class_decides_which_model_keys_are_known(tmp_path, compose_t
     with pytest.raises(ConfigError) as err:
         check_train_config(compose_train([f"model._target_={pooled_module}", "+model.dimm=3", "+model.n_items=4"], tmp_path))
     assert "model.dimm=3: unknown key" in str(err.value) and "model.n_items=4: set from the data" in str(err.value)
+
+
+def test_the_popularity_prior_counts_training_events_only(tmp_path):
+    """from_data's item bias reads the training period's events: a validation or test period's events must not
+    leak into a prior that the untrained model (epoch 0) is validated and tested with."""
+    import numpy as np
+
+    from neurec.data.config import DataConfig
+    from neurec.data.prepare import prepare
+    from neurec.models.build import build_model
+    from neurec.schema import N_RESERVED_IDS
+
+    data = prepare(DataConfig(simulator=SimulatorConfig(seed=3, n_customers=300, days=60)), tmp_path / "data")
+    model = build_model({"dim": 8, "n_layers": 1, "n_heads": 1, "popularity_prior": 0.5}, data)
+    train = data.events["ts"].to_numpy() < data.boundaries.valid_start
+    counts = np.bincount(data.item_idx[train], minlength=len(data.vocab)).astype(np.float32)
+    expected = 0.5 * np.log1p(counts)
+    expected[:N_RESERVED_IDS] = 0.0
+    np.testing.assert_allclose(model.item_bias.weight[:, 0].detach().numpy(), expected, rtol=1e-6)
+    everything = np.bincount(data.item_idx, minlength=len(data.vocab))
+    assert (everything > counts).any()  # the later periods do touch items: the test can tell the two apart
+    assert torch.count_nonzero(build_model({"dim": 8, "n_layers": 1, "n_heads": 1}, data).item_bias.weight) == 0

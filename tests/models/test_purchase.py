@@ -185,3 +185,44 @@ def test_zero_embedding_std_leaves_only_the_counting_terms_at_init():
         logits = model(items, types, gaps, sum_items, sum_feats, cand)
     assert torch.equal(logits[:, 0], torch.zeros(3))
     assert bool((logits[:, 1] > 0).all())
+
+
+def test_popularity_prior_sets_the_item_bias_from_training_counts_and_breaks_ties():
+    """popularity_prior p: item i starts with bias p * log(1 + its training events); reserved ids stay 0, and of two
+    candidates no counting term reaches, the one more customers touched ranks first."""
+    model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=6, dim=16, n_layers=1, n_heads=1, match_prior=2.0,
+                                              embedding_std=0.0, popularity_prior=0.02)).eval()
+    counts = torch.zeros(50, dtype=torch.long)
+    counts[0], counts[1], counts[45], counts[46] = 99, 99, 3, 30
+    model.set_item_popularity(counts)
+    bias = model.item_bias.weight[:, 0]
+    assert bias[0] == 0.0 and bias[1] == 0.0
+    torch.testing.assert_close(bias[45:47], 0.02 * torch.log1p(torch.tensor([3.0, 30.0])))
+    assert bias[47] == 0.0  # never touched in training
+    items, types, gaps, sum_items, sum_feats, _ = _inputs(n_items=40)
+    with torch.inference_mode():
+        logits = model(items, types, gaps, sum_items, sum_feats, torch.tensor([[45, 46]] * 3))
+    assert bool((logits[:, 1] > logits[:, 0]).all())
+
+
+def test_attr_prior_scores_untouched_items_that_share_a_category_with_the_window():
+    """With attr_prior > 0 the untrained model reaches a candidate the customer never touched through its category
+    (with the item match's recency decay); at 0 the category says nothing until training."""
+    def untrained(prior):
+        model = PurchaseModel(PurchaseModelConfig(n_items=50, max_history=6, dim=16, n_layers=1, n_heads=1,
+                                                  match_prior=2.0, embedding_std=0.0, side_names=("category",),
+                                                  side_sizes=(4,), match_pairs=((0, 0),), attr_prior=prior)).eval()
+        cats = torch.ones(1, 50, dtype=torch.long)  # every item in category 1 but 45 (category 2)
+        cats[0, 45] = 2
+        model.set_item_attributes(cats)
+        return model
+
+    items, types, gaps, sum_items, sum_feats, _ = _inputs(n_items=40)
+    cand = torch.tensor([[44, 45]] * 3)  # neither in any history (ids < 40); 44 shares the window's category
+    with torch.inference_mode():
+        off = untrained(0.0)(items, types, gaps, sum_items, sum_feats, cand)
+        on = untrained(0.3)(items, types, gaps, sum_items, sum_feats, cand)
+    assert torch.equal(off, torch.zeros(3, 2))
+    assert bool((on[:, 0] > 0).all()) and torch.equal(on[:, 1], torch.zeros(3))
+    weights = untrained(0.3).attr_match[0].weights(types)
+    assert bool(torch.all(weights[:, -1] == 0.3 * (types[:, -1] != 0)))  # the newest event: the prior itself

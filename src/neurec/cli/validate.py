@@ -64,6 +64,7 @@ def _rules() -> dict[str, Rule]:
         "model.n_heads": at_least(1), "model.dropout": fraction(), "model.match_prior": FINITE,
         "model.summary_size": at_least(1), "model.summary_hidden": at_least(1), "model.summary_prior": FINITE,
         "model.neighbours": at_least(0), "model.neighbour_prior": FINITE,
+        "model.attr_prior": FINITE, "model.popularity_prior": FINITE,
         "model.match_decay": fraction(closed_low=False, closed_high=True),
         "model.neighbour_decay": fraction(closed_low=False, closed_high=True), "model.embedding_std": at_least(0),
         "data.source": one_of("simulator", "files"), "data.format": one_of(*FORMAT_NAMES),

@@ -11,12 +11,14 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, NeighbourMatch, causal_padding_mask
 from neurec.models.summary_match import SlotScore, scatter_gather, slot_features
-from neurec.schema import BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, PAD_ID, USER_ID
+from neurec.schema import (BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, N_RESERVED_IDS, PAD_ID,
+                           USER_ID)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class PurchaseModelConfig:
     neighbour_prior: float = 1.0  # initial weight per event type of "the candidate is a neighbour of it", then learned
     neighbour_decay: float = 1.0  # initial factor per step back of that weight, as match_decay
     embedding_std: float = 0.05  # initial spread of item and side embeddings; 0: the dot product starts at nothing
+    attr_prior: float = 0.0  # initial weight per event type of each `match_pairs` agreement (category...), then learned
+    popularity_prior: float = 0.0  # initial item bias per unit of log(1 + the item's training events), then learned
 
 
 def model_inputs(batch: dict, device: str | torch.device = "cpu") -> list[torch.Tensor]:
@@ -77,8 +81,10 @@ class PurchaseModel(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.dim)
         self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.match_prior, cfg.match_decay)
-        # Attribute matches start neutral: "same category" is a much weaker hint than "the same item".
-        self.attr_match = nn.ModuleList(HistoryMatch(cfg.n_event_types, cfg.max_history) for _ in cfg.match_pairs)
+        # Attribute matches start at their own prior, with the item match's recency decay: "same category" is a
+        # much weaker hint than "the same item", but on sparse shops it is the only one that reaches new items.
+        self.attr_match = nn.ModuleList(HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.attr_prior, cfg.match_decay)
+                                        for _ in cfg.match_pairs)
         # Whole-history repeat scores: the item itself, then each attribute pair; the pairs start neutral.
         self.summary_item = SlotScore(cfg.summary_hidden, cfg.summary_prior)
         self.summary_attr = nn.ModuleList(SlotScore(cfg.summary_hidden, 0.0) for _ in cfg.match_pairs)
@@ -125,6 +131,9 @@ class PurchaseModel(nn.Module):
         model.set_item_attributes(torch.as_tensor(features.ids))
         train = data.events["ts"].to_numpy() < data.boundaries.valid_start
         model.set_item_intervals(torch.as_tensor(repurchase_days(data.events[train], data.vocab)))
+        if model.cfg.popularity_prior:
+            counts = np.bincount(data.item_idx[train], minlength=len(data.vocab))
+            model.set_item_popularity(torch.as_tensor(counts))
         if model.cfg.neighbours:
             # Over customers and every event type, as the item-kNN baseline: "touched by the same people".
             users, items = data.events[USER_ID].to_numpy()[train], data.item_idx[train]
@@ -140,6 +149,14 @@ class PurchaseModel(nn.Module):
     def set_item_intervals(self, days: torch.Tensor) -> None:
         """(n_items,) median days between one customer's re-buys of each item, from training; 0 = unknown."""
         self.item_interval.copy_(torch.as_tensor(days, dtype=torch.float32))
+
+    def set_item_popularity(self, counts: torch.Tensor) -> None:
+        """(n_items,) training-period events per model item -> the initial item bias, popularity_prior x log(1 +
+        count): among candidates the counting terms leave tied, the one more customers touched comes first."""
+        with torch.no_grad():
+            bias = self.cfg.popularity_prior * torch.log1p(torch.as_tensor(counts, dtype=torch.float32))
+            bias[:N_RESERVED_IDS] = 0.0
+            self.item_bias.weight.copy_(bias[:, None])
 
     def set_item_neighbours(self, ids: torch.Tensor, sim: torch.Tensor, fold_ids: torch.Tensor | None = None,
                             fold_sim: torch.Tensor | None = None) -> None:
