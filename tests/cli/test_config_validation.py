@@ -31,6 +31,8 @@ BAD = [
     ("baselines=[fbt,pop]", "baselines=pop: names from"),
     ("+model.n_items=5", "model.n_items=5: set from the data"),
     ("data.simulator.n_customers=0", "data.simulator.n_customers=0: at least 1"),
+    ("model.popularity_prior=nan", "model.popularity_prior=nan: a finite number"),
+    ("model.attr_prior=inf", "model.attr_prior=inf: a finite number"),
 ]
 
 
