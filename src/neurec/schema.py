@@ -87,8 +87,10 @@ BUNDLE_RULES = "rules.json"
 # features, the candidates (B, C); float32 output (B, C) of logits.
 MODEL_INPUTS = ("hist_items", "hist_types", "hist_gaps", "sum_items", "sum_feats", "candidates")
 FLOAT_INPUTS = ("sum_feats",)  # every other input is int64
-# The same arrays in a training or evaluation batch (neurec.data.examples), in MODEL_INPUTS order before candidates.
-BATCH_INPUTS = ("items", "types", "gaps", "sum_items", "sum_feats")
+# What a decision's history is, by the same names everywhere: the example shards and the training and evaluation
+# batches (neurec.data.examples) store these arrays, the serving scorer builds them per request, and the graph takes
+# them with the candidates. One set of names, so nothing maps one onto another.
+HISTORY_INPUTS = MODEL_INPUTS[:-1]
 
 
 def input_shapes(summary_size: int, summary_fields: int) -> dict[str, list]:

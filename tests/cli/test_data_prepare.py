@@ -25,7 +25,24 @@ def test_prepare_writes_shards_the_loader_reads(tmp_path, events_csv, capsys):
     train = open_prepared(out, "train")
     assert len(train) == figures["train_targets"]
     _, batch = next(train.batches(8))
-    assert batch["items"].shape == (8, 12)  # encoded with the model's history length, as training encodes
+    assert batch["hist_items"].shape == (8, 12)  # encoded with the model's history length, as training encodes
+
+
+def test_a_folder_from_a_version_with_other_array_names_is_refused_by_name(tmp_path, events_csv, capsys):
+    """Shards name their arrays as the graph's inputs (hist_items, ...); a folder whose meta.json lists other
+    names, or none (written before the names changed), is refused with what to do, not read as missing files."""
+    from neurec.data.errors import DataError
+
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(events_csv), "--out", str(out)]) == 0
+    meta_path = out / "valid" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["arrays"][:3] == ["hist_items", "hist_types", "hist_gaps"]
+    del meta["arrays"]
+    meta_path.write_text(json.dumps(meta))
+    assert len(open_prepared(out, "train")) > 0  # the untouched period still opens
+    with pytest.raises(DataError, match="prepared by another neurec version.*run neurec-data prepare again"):
+        open_prepared(out, "valid")
 
 
 def test_prepare_reads_well(tmp_path, events_csv, capsys):

@@ -42,7 +42,7 @@ def test_any_history_length_trains_exports_and_serves(compose_train, tmp_path, m
 
     # The shards were encoded with the model's length: no window longer than the position table.
     shard = result.data.train.shard(0)
-    assert shard["items"].shape[1] <= max_history
+    assert shard["hist_items"].shape[1] <= max_history
     assert np.isfinite(result.metrics["model"]["ndcg_at_10"])
 
     manifest = json.loads((result.bundle_dir / "manifest.json").read_text())

@@ -20,10 +20,11 @@ from neurec.cooccurrence import customer_folds
 from neurec.data.split import Targets, histories_before
 from neurec.fsutil import swap_in_dir
 from neurec.history_summary import summaries_before
+from neurec.schema import HISTORY_INPUTS
 
 # The newest-L window (items, types, gaps), the whole-history summary (sum_items, sum_feats), the target, and the
 # customer's fold (which out-of-fold neighbour table training reads, neurec.cooccurrence.customer_folds).
-ARRAYS = ("items", "types", "gaps", "sum_items", "sum_feats", "target", "fold")
+ARRAYS = (*HISTORY_INPUTS, "target", "fold")  # each an .npy file per shard, and a key of every batch
 FLOAT_ARRAYS = ("sum_feats",)
 SHARD_ROWS = 65_536
 
@@ -90,7 +91,7 @@ def encode_rows(item_idx: np.ndarray, types: np.ndarray, ts: np.ndarray, starts:
     which is what keeps their shards byte for byte the same."""
     items, ev, gaps = histories_before(item_idx, types, ts, starts, positions, max_len)
     sum_items, sum_feats = summaries_before(item_idx, types, ts, starts, positions, summary_size)
-    return {"items": items.astype(np.int32), "types": ev.astype(np.int8), "gaps": gaps.astype(np.int8),
+    return {"hist_items": items.astype(np.int32), "hist_types": ev.astype(np.int8), "hist_gaps": gaps.astype(np.int8),
             "sum_items": sum_items.astype(np.int32), "sum_feats": sum_feats.astype(np.float32),
             "target": np.asarray(target).astype(np.int32), "fold": customer_folds(users)}
 
@@ -136,7 +137,8 @@ class ShardWriter:
                     raise ValueError("ShardWriter.close: no rows were ever added, not even an empty batch")
                 self._flush(self._buffered)
             (self.tmp / "meta.json").write_text(json.dumps({"rows": int(sum(self.sizes)), "shard_sizes": self.sizes,
-                                                            "max_len": self.max_len, "summary_size": self.summary_size}))
+                                                            "max_len": self.max_len, "summary_size": self.summary_size,
+                                                            "arrays": list(ARRAYS)}))
             swap_in_dir(self.tmp, self.root)
         except BaseException:
             self.abort()

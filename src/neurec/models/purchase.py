@@ -17,8 +17,7 @@ from torch import nn
 
 from neurec.models.components import Block, HistoryEmbedding, HistoryMatch, NeighbourMatch, causal_padding_mask
 from neurec.models.summary_match import SlotScore, scatter_gather, slot_features
-from neurec.schema import (BATCH_INPUTS, FLOAT_INPUTS, MODEL_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, N_RESERVED_IDS, PAD_ID,
-                           USER_ID)
+from neurec.schema import FLOAT_INPUTS, HISTORY_INPUTS, N_EVENT_TYPES, N_GAP_BUCKETS, N_RESERVED_IDS, PAD_ID, USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,10 @@ class PurchaseModelConfig:
 
 
 def model_inputs(batch: dict, device: str | torch.device = "cpu") -> list[torch.Tensor]:
-    """A training or evaluation batch's arrays as the model's inputs before the candidates (MODEL_INPUTS order):
-    the one place that maps batch names (items, ...) onto graph names (hist_items, ...)."""
-    names = dict(zip(BATCH_INPUTS, MODEL_INPUTS))
-    return [torch.as_tensor(batch[k], dtype=torch.float32 if names[k] in FLOAT_INPUTS else torch.long, device=device)
-            for k in BATCH_INPUTS]
+    """A training or evaluation batch's history arrays as tensors, in the graph's input order (HISTORY_INPUTS: the
+    batch carries them under the graph's own names)."""
+    return [torch.as_tensor(batch[k], dtype=torch.float32 if k in FLOAT_INPUTS else torch.long, device=device)
+            for k in HISTORY_INPUTS]
 
 
 class PurchaseModel(nn.Module):

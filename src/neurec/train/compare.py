@@ -54,8 +54,8 @@ def baseline_score_fn(baseline: Baseline) -> ScoreFn:
     if getattr(baseline, "reads_summary", False):  # the whole-history counting rules
         return lambda offset, batch: baseline.score_summary(batch["sum_items"], batch["sum_feats"])
     if getattr(baseline, "reads_visit", False):  # the current visit, cut from the window at its last long pause
-        return lambda offset, batch: baseline.score_visit(batch["items"], batch["gaps"])
-    return lambda offset, batch: baseline.score(batch["items"], batch["types"])
+        return lambda offset, batch: baseline.score_visit(batch["hist_items"], batch["hist_gaps"])
+    return lambda offset, batch: baseline.score(batch["hist_items"], batch["hist_types"])
 
 
 def compare_on_test(model: PurchaseModel, data: PreparedData, cal: Calibration, baselines: list[Baseline], device: str = "cpu") -> TestReport:

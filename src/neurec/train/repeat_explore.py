@@ -16,7 +16,7 @@ from neurec.schema import N_RESERVED_IDS
 
 def own_items_mask(batch: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarray:
     """(B, M) whether each of `ids` (B, M) is among the row's own items (summary or window; reserved ids never)."""
-    own = np.concatenate([batch["sum_items"], batch["items"]], axis=1)  # (B, K + L)
+    own = np.concatenate([batch["sum_items"], batch["hist_items"]], axis=1)  # (B, K + L)
     own = np.where(own >= N_RESERVED_IDS, own, -1)
     return (ids[:, :, None] == own[:, None, :]).any(axis=2)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neurec.data.errors import DataError
 from neurec.data.examples import ARRAYS, ExampleSet
 from neurec.data.outofcore.run import prepare_out_of_core
 from neurec.data.split import Targets
@@ -47,6 +48,10 @@ def open_prepared(url: str | Path, period: str) -> StoredExamples:
     paths, sizes, frames = [], [], []
     for part in parts:
         meta = json.loads(_read(fs, f"{part}/{period}/meta.json"))
+        if meta.get("arrays") != list(ARRAYS):  # shards name their arrays as the graph's inputs since meta had "arrays"
+            raise DataError(f"{url}: {part}/{period} was prepared by another neurec version (arrays "
+                            f"{meta.get('arrays', 'items, types, gaps, ...')}, this one reads {list(ARRAYS)}); "
+                            "run neurec-data prepare again")
         for i, size in enumerate(meta["shard_sizes"]):
             if size:  # an empty partition's placeholder shard holds nothing to walk
                 paths.append(f"{part}/{period}/{i:05d}")
