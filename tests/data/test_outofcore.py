@@ -226,7 +226,7 @@ def _walk_stored(local, url: str) -> None:
     ranks = [list(train.shuffled_batches(32, np.random.default_rng(5), rank=r, world_size=2)) for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == len(whole)
     for one, r0, r1 in zip(whole, *ranks):
-        for k in ("items", "sum_feats", "target", "fold"):
+        for k in ("hist_items", "sum_feats", "target", "fold"):
             np.testing.assert_array_equal(np.concatenate([r0[k], r1[k]]), one[k])
 
 
