@@ -22,8 +22,8 @@ from neurec.fsutil import swap_in_dir
 from neurec.history_summary import summaries_before
 from neurec.schema import HISTORY_INPUTS
 
-# The newest-L window (items, types, gaps), the whole-history summary (sum_items, sum_feats), the target, and the
-# customer's fold (which out-of-fold neighbour table training reads, neurec.cooccurrence.customer_folds).
+# The newest-L window (hist_items, hist_types, hist_gaps), the whole-history summary (sum_items, sum_feats), the
+# target, and the customer's fold (which out-of-fold neighbour table training reads, cooccurrence.customer_folds).
 ARRAYS = (*HISTORY_INPUTS, "target", "fold")  # each an .npy file per shard, and a key of every batch
 FLOAT_ARRAYS = ("sum_feats",)
 SHARD_ROWS = 65_536

@@ -79,8 +79,8 @@ class PurchaseModel(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.dim)
         self.item_match = HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.match_prior, cfg.match_decay)
-        # Attribute matches start at their own prior, with the item match's recency decay: "same category" is a
-        # much weaker hint than "the same item", but on sparse shops it is the only one that reaches new items.
+        # Attribute matches start at attr_prior (default 0: neutral), with the item match's recency decay: "same
+        # category" is a much weaker hint than "the same item", though on sparse shops the only one reaching new items.
         self.attr_match = nn.ModuleList(HistoryMatch(cfg.n_event_types, cfg.max_history, cfg.attr_prior, cfg.match_decay)
                                         for _ in cfg.match_pairs)
         # Whole-history repeat scores: the item itself, then each attribute pair; the pairs start neutral.
