@@ -128,13 +128,14 @@ class PurchaseModel(nn.Module):
                                      match_pairs=pairs, **kwargs))
         model.set_item_attributes(torch.as_tensor(features.ids))
         train = data.events["ts"].to_numpy() < data.boundaries.valid_start
+        train_items = data.item_idx[train]
         model.set_item_intervals(torch.as_tensor(repurchase_days(data.events[train], data.vocab)))
         if model.cfg.popularity_prior:
-            counts = np.bincount(data.item_idx[train], minlength=len(data.vocab))
+            counts = np.bincount(train_items, minlength=len(data.vocab))
             model.set_item_popularity(torch.as_tensor(counts))
         if model.cfg.neighbours:
             # Over customers and every event type, as the item-kNN baseline: "touched by the same people".
-            users, items = data.events[USER_ID].to_numpy()[train], data.item_idx[train]
+            users, items = data.events[USER_ID].to_numpy()[train], train_items
             ids, sim = item_neighbours(users, items, len(data.vocab), model.cfg.neighbours)
             fold_ids, fold_sim = out_of_fold_neighbours(users, items, customer_folds(users), len(data.vocab), model.cfg.neighbours)
             model.set_item_neighbours(torch.as_tensor(ids), torch.as_tensor(sim), torch.as_tensor(fold_ids), torch.as_tensor(fold_sim))

@@ -66,6 +66,7 @@ class OutOfCoreResult:
 
 
 def partition_folder(root: Path, p: int, partitions: int) -> Path:
+    """Partition p's folder under a prepared root (Path or PurePosixPath); the root itself when there is one."""
     return root if partitions == 1 else root / f"part-{p:05d}"
 
 

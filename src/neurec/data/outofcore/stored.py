@@ -14,14 +14,14 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from neurec.data.errors import DataError
 from neurec.data.examples import ARRAYS, ExampleSet
-from neurec.data.outofcore.run import prepare_out_of_core
+from neurec.data.outofcore.run import partition_folder, prepare_out_of_core
 from neurec.data.split import Targets
 from neurec.fsutil import swap_in_dir
 
@@ -44,7 +44,8 @@ def open_prepared(url: str | Path, period: str) -> StoredExamples:
     """The `period` (train, valid or test) of a folder written by `prepare_out_of_core`, at a path or an fsspec URL."""
     fs, root = _filesystem(url)
     info = json.loads(_read(fs, f"{root}/prepared.json"))
-    parts = [root] if info["partitions"] == 1 else [f"{root}/part-{p:05d}" for p in range(info["partitions"])]
+    # PurePosixPath: fsspec paths use forward slashes on every system.
+    parts = [str(partition_folder(PurePosixPath(root), p, info["partitions"])) for p in range(info["partitions"])]
     paths, sizes, frames = [], [], []
     for part in parts:
         meta = json.loads(_read(fs, f"{part}/{period}/meta.json"))
