@@ -38,8 +38,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT.parent / "shared" / "data" / "online_retail" / "OnlineRetail.csv.gz"
 TARGET = 1.2  # neurec's attachment rate over FBT's, from the issue
-RULES_SHOWN = ("top_k", "min_probability", "slot_cost", "slot_cost_free", "drop_already_bought",
-               "free_shipping_threshold")  # the rules that act on a catalogue of ids and prices
+RULES_SHOWN = ("top_k", "min_probability", "slot_cost", "slot_cost_free", "slot_cost_free_by_kind",
+               "drop_already_bought", "free_shipping_threshold")  # the rules that act on a catalogue of ids and prices
 LABELS = {"popularity": "popularity", "fbt": "FBT", "neurec_no_rules": "neurec without rules",
           "neurec": "neurec with rules", "neurec_model": "neurec model alone, every item",
           "price_ladder": "price ladder (upsell: next dearer size)"}
@@ -195,6 +195,8 @@ def policies(bundle: Path, data, desc: pd.Series, args) -> tuple[list, dict]:
             bare, shipped, ModelRanking(Ranker.from_bundle(bundle, threads=args.threads or 1)), LadderUpsell(ladders)]
     columns = sorted(c for c in shipped.scorer.catalog.columns if c != "index")
     rules = {k: getattr(shipped.scorer.rules, k, None) for k in RULES_SHOWN}  # in effect with this catalogue
+    if rules["slot_cost_free_by_kind"] is not None:
+        rules["slot_cost_free_by_kind"] = dict(rules["slot_cost_free_by_kind"])
     source = _shown(args.rules) if args.rules else "the bundle's rules.json"
     info = {"ladder_items": len(ladders), "catalogue_columns": columns, "rules": source, "rules_in_effect": rules}
     return pols, info

@@ -7,7 +7,9 @@ import math
 
 import numpy as np
 
-NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only", "neurec_no_rules": "neurec without rules",
+NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only",
+         "catalogue_ladder": "catalogue ladder (higher tiers + dearest complement, no model)",
+         "neurec_no_rules": "neurec without rules",
          "neurec": "neurec with rules",
          "neurec_validated": "neurec with rules, relevance rules chosen on validation",
          "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (reads the truth)",
@@ -85,7 +87,7 @@ def ab_markdown(ab) -> str:
 def targets(table: dict, ceiling, ab) -> list[tuple[str, str, bool]]:
     n = table["neurec"]
     share = n["revenue_lift_vs_none"] / ceiling.revenue_lift if ceiling.revenue_lift > 0 else math.nan
-    rivals = [name for name in ("popularity", "fbt", "neurec_no_rules") if name in table]
+    rivals = [name for name in ("popularity", "fbt", "catalogue_ladder", "neurec_no_rules") if name in table]
     beaten = [name for name in rivals if n["revenue_per_session"] > table[name]["revenue_per_session"]]
     conv_ok = [name for name in rivals if n["conversion"] >= table[name]["conversion"]]
     fpr = ab.false_positive["conversion_customer"]
@@ -119,13 +121,30 @@ def rule_costs_markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
-def rules_choice_markdown(chosen: dict) -> str:
-    lines = ["| probability floor | slot cost | free of it | validation revenue / session vs none | |",
-             "|---:|---:|---:|---:|---|"]
-    keys = ("min_probability", "slot_cost", "slot_cost_free")
-    for row in chosen["validation_revenue_lift"]:
-        marks = [m for m in ("chosen", "shipped") if all(row[k] == chosen[m][k] for k in keys)]
+def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
+    """The best `top` settings of the validation grid by revenue, and the shipped one wherever it ranks."""
+    keys = tuple(chosen["shipped"])
+    rows = sorted(chosen["validation_revenue_lift"], key=lambda r: -r["revenue_lift"])
+    lines = [f"{len(rows)} settings tried; the best {top}, and the shipped one:", "",
+             "| probability floor | slot cost | free of it | upsell steps (price band) | per-category cap | shown again × "
+             "| validation revenue / session vs none | |",
+             "|---:|---:|---:|---|---:|---:|---:|---|"]
+    for rank, row in enumerate(rows):
+        marks = [m for m in ("chosen", "shipped") if all(_same(row[k], chosen[m][k]) for k in keys)]
+        if rank >= top and "shipped" not in marks:
+            continue
         slot = "off" if row["slot_cost"] is None else f"{row['slot_cost']:g}"
-        free = "—" if row["slot_cost"] is None else str(row["slot_cost_free"])
-        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {pct(row['revenue_lift'])} | {', '.join(marks)} |")
+        by_kind = row["slot_cost_free_by_kind"]
+        free = ("—" if row["slot_cost"] is None else f"{row['slot_cost_free']} per placement" if by_kind is None
+                else ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in sorted(by_kind.items(), reverse=True)))
+        low, high = row["upsell_band"]
+        ladder = f"{row['upsell_tiers']} ({low:g}–{high:g}×)"
+        cap = "off" if row["max_per_category"] is None else str(row["max_per_category"])
+        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {ladder} | {cap} | {row['shown_factor']:g} | "
+                     f"{pct(row['revenue_lift'])} | {', '.join(marks)} |")
     return "\n".join(lines)
+
+
+def _same(a, b) -> bool:
+    """Equal, with a JSON list and a tuple (an upsell band) counting as the same."""
+    return list(a) == list(b) if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) else a == b

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from neurec.analytics.planning import sample_size_proportions
-from neurec.analytics.policies import Fbt, NoRecs, Popularity, Slot, TruthOracle, neutral_rules
+from neurec.analytics.policies import CatalogueLadder, Fbt, NoRecs, Popularity, Slot, TruthOracle, neutral_rules
 from neurec.analytics.policy_sim import (
     KINDS,
     Item,
@@ -224,6 +224,28 @@ class Records:
     def recommend(self, slots, k):
         self.slots += slots
         return [list(self.shows.get(s.placement, ())) for s in slots]
+
+
+def test_the_catalogue_ladder_reads_only_the_catalogue():
+    # Line L in three tiers (t3 out of stock), L2 in one; L's complements at 10 / 30 / 20, one of them out of stock.
+    catalog = pd.DataFrame({
+        "item_id": ["t1", "t2", "t3", "u1", "c10", "c30", "c20", "c99"],
+        "product_line": ["L", "L", "L", "L2", None, None, None, None],
+        "tier": [1, 2, 3, 1, None, None, None, None],
+        "complement_of": ["", "", "", "", "L", "L", "L", "L"],
+        "price": [100, 130, 170, 50, 10, 30, 20, 99],
+        "stock": [5, 5, 0, 5, 5, 5, 5, 0],
+    })
+    ladder = CatalogueLadder.from_catalog(catalog, upsells=2, cross_sells=2)
+    page = Slot(0, "u", "product_page", "t1", (), np.array([]), np.array([]), np.array([]), 0.0)
+    assert ladder.recommend([page], 4) == [["t2", "c30", "c20"]]  # t3 has no stock; complements dearest first
+    # In the cart after switching to t2: its higher tier is gone (no stock), a complement already offered is not
+    # offered again, an upgrade would be.
+    cart = Slot(0, "u", "cart", "t2", ("t2",), np.array([]), np.array([]), np.array([]), 0.0, shown=("c30",))
+    assert ladder.recommend([cart], 4) == [["c20", "c10"]]
+    again = Slot(0, "u", "cart", "t1", ("t1",), np.array([]), np.array([]), np.array([]), 0.0, shown=("t2",))
+    assert ladder.recommend([again], 2) == [["t2", "c30"]]
+    assert ladder.recommend([Slot(0, "u", "product_page", "u1", (), np.array([]), np.array([]), np.array([]), 0.0)], 4) == [[]]
 
 
 def test_the_replay_tells_later_placements_what_was_shown_and_not_taken():

@@ -82,7 +82,8 @@ def test_shipped_default_yaml_parses():
     yaml = pytest.importorskip("yaml")
     path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "rules" / "default.yaml"
     cfg = RulesConfig.from_dict(yaml.safe_load(path.read_text()))
-    assert cfg.top_k == 4 and cfg.upsell_band == (1.2, 1.4) and cfg.allow_other is None
+    assert cfg.top_k == 4 and cfg.upsell_band == (1.2, 1.8) and cfg.upsell_tiers == 2 and cfg.allow_other is None
+    assert cfg.slot_cost == 0.01 and cfg.slot_cost_free_by_kind == (("cross_sell", 1), ("other", 1), ("upsell", 2))
     assert cfg.checkout_price_cap == 20 and cfg.free_shipping_threshold == 50
 
 
@@ -114,6 +115,11 @@ def test_thresholds_per_kind_fall_back_to_min_probability():
         ({"upsell_band": [1.4, 1.2]}, "upsell_band: low 1.4 is above high 1.2"),
         ({"upsell_band": [1.2]}, r"upsell_band: expected \[low, high\]"),
         ({"upsell_band": [0, 1.2]}, r"upsell_band\[0\]: 0 is outside"),
+        ({"upsell_tiers": 0}, "upsell_tiers: expected an integer >= 1, got 0"),
+        ({"upsell_tiers": 1.5}, "upsell_tiers: expected an integer >= 1, got 1.5"),
+        ({"slot_cost_free_by_kind": 1}, "slot_cost_free_by_kind: expected an object of kind: count"),
+        ({"slot_cost_free_by_kind": {"upsell": -1}}, r"slot_cost_free_by_kind.upsell: expected an integer >= 0"),
+        ({"slot_cost_free_by_kind": {"best": 1}}, "slot_cost_free_by_kind.best: unknown kind"),
         ({"placement_preference": {"home": "upsell"}}, "placement_preference.home: unknown placement"),
         ({"placement_preference": {"cart": "other"}}, "placement_preference.cart: expected upsell, cross_sell or null"),
         ({"placement_preference": "upsell"}, "placement_preference: expected an object"),

@@ -23,6 +23,16 @@ def test_upsell_is_same_line_one_tier_up_within_band():
     assert got.tolist() == [False, True, False, False, False, False, False]
 
 
+def test_upsell_steps_reach_higher_tiers_within_the_band():
+    args = (LINE, TIER, PRICE, IS_COMPLEMENT, 0, 1.0, 100.0)
+    # Two steps: tier 3 (170, 1.7 x) joins tier 2 once the band reaches it; the 1.5 x tier 2 too.
+    assert rb.upsell_mask(*args, band=(1.2, 1.8), steps=2).tolist() == [False, True, True, False, False, True, False]
+    assert rb.upsell_mask(*args, band=(1.2, 1.4), steps=2).tolist() == [False, True, False, False, False, False, False]
+    assert rb.upsell_mask(*args, band=(1.2, 1.8), steps=1).tolist() == [False, True, False, False, False, True, False]
+    # Never down the ladder, nor the anchor's own tier, whatever the band.
+    assert not rb.upsell_mask(LINE, TIER, PRICE, IS_COMPLEMENT, 0, 3.0, 170.0, band=(0.1, 10.0), steps=5).any()
+
+
 def test_upsell_band_edges_are_inclusive_and_configurable():
     price = np.array([120.0, 140.0, 119.99, 140.01])
     args = (np.zeros(4, int), np.full(4, 2.0), price, np.zeros(4, bool), 0, 1.0, 100.0)

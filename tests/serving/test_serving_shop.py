@@ -89,9 +89,24 @@ def test_free_shipping_only_on_the_cart_placement(shop):
 
 def test_checkout_keeps_low_commitment_items(shop):
     got = shop.recommend({"history": [], "placement": "checkout", "cart": ["100001"], "explain": True})
-    assert [it["item_id"] for it in got["items"]] == ["300001", "100007"]
-    assert dropped(got) == {"100001": "in_cart", "100002": "over_price_cap", "100005": "over_price_cap",
-                            "100004": "below_threshold"}
+    # The 25.00 accessory would add more than the cap (20); the 130.00 phone is an upgrade of the carted one: it
+    # swaps a line instead of adding one, and the upsell band bounds it, so the cap leaves it alone.
+    assert [(it["item_id"], it["kind"]) for it in got["items"]] == [
+        ("300001", "cross_sell"), ("100007", "cross_sell"), ("100002", "upsell")]
+    assert dropped(got) == {"100001": "in_cart", "100005": "over_price_cap", "100004": "below_threshold"}
+
+
+def test_upsell_tiers_reach_further_up_the_line(shop):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100001", "explain": True}
+    kinds = lambda rules: {it["item_id"]: it["kind"] for it in shop.with_rules(rules).recommend(request)["items"]}  # noqa: E731
+    one_step = kinds(shop.rules)
+    assert one_step["100002"] == "upsell" and "100003" not in one_step  # 170 is tier 3 and 1.7 x: not generated
+    two_steps = kinds(replace(shop.rules, upsell_tiers=2, upsell_band=(1.2, 1.8)))
+    assert two_steps["100002"] == "upsell" and two_steps["100003"] == "upsell"
+    # Both conditions hold: two steps up, but a band that stops at 1.4 x, still leave the top tier out.
+    assert "100003" not in kinds(replace(shop.rules, upsell_tiers=2))
 
 
 def test_post_purchase_prefers_cross_sell(shop):
@@ -240,8 +255,12 @@ def test_slot_cost_shows_only_items_whose_expected_value_pays_for_the_slot(shop,
     request = {"history": [], "anchor": "100001", "explain": True}
     base = shop.recommend(request)
     price = dict(zip(kit.SHOP_ITEMS["item_id"], kit.SHOP_ITEMS["price"]))
-    value = {it["item_id"]: it["probability"] * price[it["item_id"]] for it in base["items"]}
-    # On a product page the stake is the page item's price (100): keep p x price >= slot_cost x 100.
+    # What an item adds to the order: its price, or for the upgrade of the page item the difference.
+    added = {it["item_id"]: price[it["item_id"]] - (price["100001"] if it["kind"] == "upsell" else 0)
+             for it in base["items"]}
+    assert "upsell" in {it["kind"] for it in base["items"]}
+    value = {i: it["probability"] * added[i] for i, it in ((it["item_id"], it) for it in base["items"])}
+    # On a product page the stake is the page item's price (100): keep p x added value >= slot_cost x 100.
     slot_cost = float(np.median(list(value.values()))) / 100
     costly = shop.with_rules(replace(shop.rules, slot_cost=slot_cost))
     got = costly.recommend(request)
@@ -250,7 +269,7 @@ def test_slot_cost_shows_only_items_whose_expected_value_pays_for_the_slot(shop,
     assert 0 < len(kept) < len(base["items"])
     below = {d["item_id"]: d for d in got["dropped"] if d["reason"] == "below_slot_cost"}
     assert set(below) == set(value) - set(kept)
-    assert all(d["probability"] * price[i] < slot_cost * 100 for i, d in below.items())
+    assert all(d["probability"] * added[i] < slot_cost * 100 for i, d in below.items())
     assert costly.drops()["below_slot_cost"] == len(below)
 
 
@@ -275,11 +294,31 @@ def test_slot_cost_in_margin(shop, kit):
     request = {"history": [], "anchor": "100001", "explain": True}
     base = shop.recommend(request)
     margin = dict(zip(kit.SHOP_ITEMS["item_id"], kit.SHOP_ITEMS["margin"]))
-    value = {it["item_id"]: it["probability"] * margin[it["item_id"]] for it in base["items"]}
+    value = {it["item_id"]: it["probability"] * (margin[it["item_id"]] - (margin["100001"] if it["kind"] == "upsell" else 0))
+             for it in base["items"]}
     slot_cost = float(np.median(list(value.values()))) / 20  # the page item's margin is 20
     got = shop.with_rules(replace(shop.rules, slot_cost=slot_cost, slot_value="margin")).recommend(request)
     assert [it["item_id"] for it in got["items"]] == [
         it["item_id"] for it in base["items"] if value[it["item_id"]] >= slot_cost * 20]
+
+
+def test_free_slots_per_kind_keep_the_best_upsell_and_the_best_cross_sell(shop):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100001", "explain": True}
+    costly = replace(shop.rules, slot_cost=0.99, slot_cost_free=1)  # a cost no item pays: only free ones remain
+    per_placement = shop.with_rules(costly).recommend(request)
+    assert [(it["item_id"], it["kind"]) for it in per_placement["items"]] == [("100005", "cross_sell")]
+    assert dropped(per_placement)["100002"] == "below_slot_cost"
+    by_kind = {"upsell": 1, "cross_sell": 1}
+    per_kind = shop.with_rules(replace(costly, slot_cost_free_by_kind=tuple(by_kind.items()))).recommend(request)
+    assert [(it["item_id"], it["kind"]) for it in per_kind["items"]] == [("100005", "cross_sell"), ("100002", "upsell")]
+    # Only the best of each kind: the other two cross-sells still pay, and cannot.
+    assert {i for i, why in dropped(per_kind).items() if why == "below_slot_cost"} == {"300001", "100007"}
+    # Counts per kind; a kind not named gets none, and the placement's own count is not read.
+    two = replace(costly, slot_cost_free=4, slot_cost_free_by_kind=(("cross_sell", 2),))
+    assert [(it["item_id"], it["kind"]) for it in shop.with_rules(two).recommend(request)["items"]] == [
+        ("100005", "cross_sell"), ("300001", "cross_sell")]
 
 
 def test_the_best_few_suggestions_are_free_of_the_slot_cost(shop):

@@ -10,6 +10,9 @@ The policies:
 - `Popularity`: the training period's best sellers, the same list for everyone.
 - `Fbt`: "frequently bought together": items with the best co-purchase lift with the page's item or a cart item,
   from training-period baskets; nothing when no such pair was seen (no popularity fallback: FBT only).
+- `CatalogueLadder`: no model and no statistics, only the catalogue: every higher tier of the page's or cart's
+  product line and its dearest complements, as a shop could wire it in an afternoon. The bar any learned ranking
+  of upsells and cross-sells has to clear.
 - `ScorerPolicy`: the neurec bundle through `neurec.serving.Scorer`, with its shipped rules, or with the rules
   neutralised by `neutral_rules` (neurec without rules).
 - `TruthOracle`: reads the ground truth itself; a reference to measure the others against, not a policy a shop has
@@ -108,6 +111,51 @@ class Fbt:
                         best[item] = lift
             ranked = sorted(best, key=lambda i: (-best[i], i))  # id breaks ties: deterministic
             out.append(_fresh_first(ranked, slot.shown)[:k])
+        return out
+
+
+@dataclass(frozen=True)
+class CatalogueLadder:
+    """Upsells and cross-sells from the catalogue's columns alone (`product_line`, `tier`, `complement_of`, `price`,
+    `stock`): the higher tiers of the line of the page's item (else the newest cart item), cheapest first, up to
+    `upsells`; then the dearest in-stock complements of the lines in view, up to `cross_sells`. A tier the customer
+    let pass is offered again at the next placement (one more look at the better version); a complement is not."""
+
+    upper_tiers: Mapping[str, tuple[str, ...]]  # main item -> the in-stock higher tiers of its line, cheapest first
+    line_of: Mapping[str, str]  # main item -> its product line
+    complements: Mapping[str, tuple[str, ...]]  # product line -> its in-stock complements, dearest first
+    upsells: int = 2
+    cross_sells: int = 1
+    name: str = "catalogue_ladder"
+
+    @classmethod
+    def from_catalog(cls, catalog, upsells: int = 2, cross_sells: int = 1) -> "CatalogueLadder":
+        c = catalog.assign(item_id=catalog["item_id"].astype(str))
+        in_stock = ~(c["stock"].astype(float) <= 0) if "stock" in c else np.ones(len(c), dtype=bool)
+        has_line = c["complement_of"].fillna("").astype(str) == ""
+        mains, comps = c[has_line & c["product_line"].notna()], c[~has_line & in_stock]
+        upper: dict[str, tuple[str, ...]] = {}
+        for _, line in mains.groupby("product_line", sort=False):
+            line = line.sort_values(["tier", "price", "item_id"])
+            for item, tier in zip(line["item_id"], line["tier"]):
+                up = line[(line["tier"] > tier) & in_stock[line.index]]
+                upper[item] = tuple(up["item_id"])
+        comp = {str(k): tuple(g.sort_values(["price", "item_id"], ascending=[False, True])["item_id"])
+                for k, g in comps.groupby(comps["complement_of"].astype(str), sort=False)}
+        return cls(upper, dict(zip(mains["item_id"], mains["product_line"].astype(str))), comp, upsells, cross_sells)
+
+    def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
+        out = []
+        for slot in slots:
+            focus = slot.anchor if slot.anchor in self.line_of else next(
+                (i for i in reversed(slot.cart) if i in self.line_of), None)
+            skip = {*slot.cart, *([slot.anchor] if slot.anchor is not None else [])}
+            ups = [i for i in self.upper_tiers.get(focus, ()) if i not in skip][: self.upsells]
+            lines = dict.fromkeys(self.line_of[i] for i in [*([slot.anchor] if slot.anchor else []), *slot.cart]
+                                  if i in self.line_of)
+            seen = {*skip, *slot.shown}
+            cross = [c for line in lines for c in self.complements.get(line, ()) if c not in seen]
+            out.append((ups + cross[: self.cross_sells])[:k])
         return out
 
 

@@ -35,12 +35,13 @@ class Anchors:
 
 class CandidateSource:
     def __init__(self, catalog: Catalog, copurchase: CoPurchase | None, upsell_band: tuple[float, float] | None,
-                 similar: bool = True):
+                 similar: bool = True, upsell_tiers: int = 1):
         """`similar`: also offer same-category items. Only worth it when `other` suggestions are allowed: a
         similar item that is an upsell or a cross-sell is found by the ladder or the complement links anyway."""
         self.catalog = catalog
         self.copurchase = copurchase
         self.upsell_band = upsell_band
+        self.upsell_tiers = upsell_tiers  # how many tiers up the ladder an upgrade may go
         self.similar = similar
         self.has_links = copurchase is not None or any(c in catalog.columns for c in _LINK_COLUMNS)
         self.known_rows = np.flatnonzero(catalog.model_idx >= N_RESERVED_IDS)  # the model can score these
@@ -77,17 +78,26 @@ class CandidateSource:
         rows = rows[np.sort(first)]
         return rows[cat.model_idx[rows] >= N_RESERVED_IDS]
 
-    def classify(self, rows: np.ndarray, anchors: Anchors) -> np.ndarray:
-        """KINDS code per candidate row (-1 rows: not in the item table, so `other`)."""
+    def classify(self, rows: np.ndarray, anchors: Anchors, upgrade_of: np.ndarray | None = None) -> np.ndarray:
+        """KINDS code per candidate row (-1 rows: not in the item table, so `other`). `upgrade_of`: what `upgraded`
+        returns for these rows, when the caller has it already."""
         cat = self.catalog
         inside = rows >= 0
         safe = np.where(inside, rows, 0)
-        upsell = np.zeros(rows.shape, dtype=bool)
-        for a in anchors.rows.tolist():
-            upsell |= self._upsell(safe, a)
+        upsell = (self.upgraded(rows, anchors) if upgrade_of is None else upgrade_of) >= 0
         partners = self.copurchase.partners_of(anchors.rows) if self.copurchase is not None else np.empty(0, np.int64)
         cross = rb.cross_sell_mask(cat.complement_of[safe], safe, cat.line[anchors.rows], partners)
         return rb.kind_codes(upsell & inside, cross & inside)
+
+    def upgraded(self, rows: np.ndarray, anchors: Anchors) -> np.ndarray:
+        """Per candidate row, the anchor row it is the upgrade of, -1 when it is no upsell (the first anchor that
+        it upgrades, page item before cart). An accepted upgrade replaces that item: what it adds to the order, and
+        what the checkout cap and the slot cost weigh, is the difference between the two."""
+        ref = np.full(rows.shape, -1, dtype=np.int64)
+        safe = np.where(rows >= 0, rows, 0)
+        for a in anchors.rows.tolist():
+            ref[self._upsell(safe, a) & (rows >= 0) & (ref < 0)] = a
+        return ref
 
     def _upsell(self, rows: np.ndarray, anchor: int) -> np.ndarray:
         cat = self.catalog
@@ -96,4 +106,5 @@ class CandidateSource:
         return rb.upsell_mask(
             cat.line[rows], cat.tier[rows], cat.price[rows], cat.complement_of[rows] >= 0,
             int(cat.line[anchor]), float(cat.tier[anchor]), float(cat.price[anchor]), self.upsell_band,
+            self.upsell_tiers,
         )

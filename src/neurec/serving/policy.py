@@ -41,13 +41,15 @@ class Verdict:
     kinds: np.ndarray  # (N,) int8 KINDS code
     factor: np.ndarray  # (N,) float64: score = probability x factor
     bits: np.ndarray  # (N,) int64 soft-reason mask (rules.SOFT_REASONS)
+    upgrade_of: np.ndarray  # (N,) int64 item-table row of the anchor each upsell upgrades, -1 for other kinds
 
 
 class Policy:
     def __init__(self, catalog: Catalog, copurchase: CoPurchase | None, cfg: RulesConfig, margin_ref: float | None):
         """`cfg` must already be the effective rules: columns the catalogue lacks have switched their rules off."""
         self.cfg, self.catalog = cfg, catalog
-        self.source = CandidateSource(catalog, copurchase, cfg.upsell_band, similar=bool(cfg.allow_other))
+        self.source = CandidateSource(catalog, copurchase, cfg.upsell_band, similar=bool(cfg.allow_other),
+                                      upsell_tiers=cfg.upsell_tiers)
         n = len(catalog)
         self._in_stock = rules.drop_out_of_stock(catalog.stock) if cfg.drop_out_of_stock else np.ones(n, dtype=bool)
         self._factor, self._bits = self._static_soft(margin_ref)
@@ -70,13 +72,22 @@ class Policy:
 
     def judge(self, ctx: Context, rows: np.ndarray) -> Verdict:
         """`rows`: the candidates' item-table rows, -1 for ids the table does not hold."""
-        kinds = self.source.classify(rows, ctx.anchors)
-        codes, due = self._hard(ctx, rows, kinds)
+        upgrade_of = self.source.upgraded(rows, ctx.anchors)
+        kinds = self.source.classify(rows, ctx.anchors, upgrade_of)
+        codes, due = self._hard(ctx, rows, kinds, upgrade_of)
         factor, bits = self._soft(ctx, rows, kinds)
         bits = bits | due * rules.reason_bit(rules.REPLENISHMENT)
-        return Verdict(codes, kinds, factor, bits)
+        return Verdict(codes, kinds, factor, bits, upgrade_of)
 
-    def _hard(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray):
+    def added_value(self, values: np.ndarray, rows: np.ndarray, upgrade_of: np.ndarray) -> np.ndarray:
+        """What taking each candidate adds to the order, in `values` (per item-table row: prices or margins): its
+        own value, or for an upgrade its value less the item it replaces. NaN where either is unknown."""
+        safe = np.where(rows >= 0, rows, 0)
+        own = np.where(rows >= 0, values[safe], np.nan)
+        replaced = np.where(upgrade_of >= 0, values[np.maximum(upgrade_of, 0)], 0.0)
+        return own - replaced
+
+    def _hard(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray, upgrade_of: np.ndarray):
         """Reason codes in rules.REASONS order (the first failing rule names the drop), and the replenishment mask."""
         cat, cfg = self.catalog, self.cfg
         safe = np.where(rows >= 0, rows, 0)  # rows of unknown ids are dropped first; their values never count
@@ -97,8 +108,10 @@ class Policy:
         if ctx.anchors.main >= 0:
             codes = rules.record_drops(codes, rows != ctx.anchors.main, rules.IS_ANCHOR)
         if ctx.placement == "checkout" and cfg.checkout_price_cap is not None:
-            codes = rules.record_drops(codes, rb.drop_over_price_cap(cat.price[safe], cfg.checkout_price_cap),
-                                       rules.OVER_PRICE_CAP)
+            # The cap keeps checkout to small additions. An upgrade adds no new line: it swaps an item already
+            # chosen, and upsell_band already bounds its price against that item.
+            capped = rb.drop_over_price_cap(cat.price[safe], cfg.checkout_price_cap) | (upgrade_of >= 0)
+            codes = rules.record_drops(codes, capped, rules.OVER_PRICE_CAP)
         codes = rules.record_drops(codes, rb.drop_other(kinds, bool(cfg.allow_other)), rules.NOT_UPSELL_OR_CROSS_SELL)
         return codes, due & (codes == rules.KEPT)
 

@@ -19,9 +19,9 @@ _EPS = 1e-9  # price ratios like 130 / 100 must not miss a band edge by a roundi
 
 def upsell_mask(
     line: np.ndarray, tier: np.ndarray, price: np.ndarray, is_complement: np.ndarray,
-    anchor_line: int, anchor_tier: float, anchor_price: float, band: tuple[float, float],
+    anchor_line: int, anchor_tier: float, anchor_price: float, band: tuple[float, float], steps: int = 1,
 ) -> np.ndarray:
-    """The better version of the anchor: its product line, exactly one tier up, price within band x its price.
+    """The better version of the anchor: its product line, 1 to `steps` tiers up, price within band x its price.
 
     Accessories often carry their machine's product line too, so complements are never upsells, and an
     accessory anchor has no upsell.
@@ -33,7 +33,10 @@ def upsell_mask(
     low, high = band
     with np.errstate(invalid="ignore"):  # NaN prices compare False, which is the point
         in_band = (ratio >= low - _EPS) & (ratio <= high + _EPS)
-    return (np.asarray(line) == anchor_line) & (np.asarray(tier) == anchor_tier + 1) & in_band & ~is_complement
+    up = np.asarray(tier, dtype=np.float64) - anchor_tier
+    with np.errstate(invalid="ignore"):
+        ladder = (up >= 1) & (up <= steps)
+    return (np.asarray(line) == anchor_line) & ladder & in_band & ~is_complement
 
 
 def cross_sell_mask(

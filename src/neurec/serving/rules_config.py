@@ -39,6 +39,7 @@ class RulesConfig:
     replenish_after_days: float = 30.0  # a consumable without re-buy statistics is due again after this
     checkout_price_cap: float | None = 20.0  # at checkout only items at or below this price
     upsell_band: tuple[float, float] | None = (1.2, 1.4)  # upsell price / anchor price
+    upsell_tiers: int = 1  # an upsell is 1 to this many tiers up the anchor's product line (and in the band)
     allow_other: bool | None = None  # None: allowed only when the catalogue has neither product_line nor complement_of
     placement_preference: tuple[tuple[str, str | None], ...] = DEFAULT_PREFERENCE  # (placement, kind or None)
     placement_boost: float = 1.3
@@ -56,6 +57,9 @@ class RulesConfig:
     slot_cost: float | None = None
     slot_value: str = "price"
     slot_cost_free: int = 0  # the best this many suggestions (by score) need not pay: a shop shows a few at no cost
+    # (kind, n) pairs: the best n of each named kind are exempt instead (kinds not named: none). An upgrade's p says
+    # whether the customer would buy it unprompted, rarely, not whether they take it when offered.
+    slot_cost_free_by_kind: tuple[tuple[str, int], ...] | None = None
 
     def preferred_kind(self, placement: str) -> str | None:
         return dict(self.placement_preference).get(placement)
@@ -70,9 +74,17 @@ class RulesConfig:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["placement_preference"] = dict(self.placement_preference)
         out["upsell_band"] = list(self.upsell_band) if self.upsell_band is not None else None
-        by_kind = self.min_probability_by_kind
-        out["min_probability_by_kind"] = dict(by_kind) if by_kind is not None else None
+        for key in ("min_probability_by_kind", "slot_cost_free_by_kind"):
+            by_kind = getattr(self, key)
+            out[key] = dict(by_kind) if by_kind is not None else None
         return out
+
+    def free_slots(self) -> tuple[int, ...] | None:
+        """The slot_cost exemptions of each kind, in KINDS order; None: slot_cost_free of the whole placement."""
+        if self.slot_cost_free_by_kind is None:
+            return None
+        by_kind = dict(self.slot_cost_free_by_kind)
+        return tuple(by_kind.get(kind, 0) for kind in KINDS)
 
     @classmethod
     def from_dict(cls, data: Any) -> "RulesConfig":
@@ -139,17 +151,23 @@ def _band(key: str, value: Any) -> tuple[float, float] | None:
     return (low, high)
 
 
-def _by_kind(key: str, value: Any) -> tuple[tuple[str, float], ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError(f"{key}: expected an object of kind: threshold ({', '.join(KINDS)}), got {value!r}")
-    out = []
-    for kind, threshold in value.items():
-        if kind not in KINDS:
-            raise ValueError(f"{key}.{kind}: unknown kind; expected some of {', '.join(KINDS)}")
-        out.append((kind, _number(f"{key}.{kind}", threshold, 0.0, 1.0, high_open=True)))
-    return tuple(sorted(out))  # one spelling per meaning: equal rules compare equal
+def _per_kind(what: str, parse_value):
+    def parse(key: str, value: Any) -> tuple[tuple[str, Any], ...] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected an object of kind: {what} ({', '.join(KINDS)}), got {value!r}")
+        out = []
+        for kind, v in value.items():
+            if kind not in KINDS:
+                raise ValueError(f"{key}.{kind}: unknown kind; expected some of {', '.join(KINDS)}")
+            out.append((kind, parse_value(f"{key}.{kind}", v)))
+        return tuple(sorted(out))  # one spelling per meaning: equal rules compare equal
+
+    return parse
+
+
+_by_kind = _per_kind("threshold", lambda k, v: _number(k, v, 0.0, 1.0, high_open=True))
 
 
 def _choice(*allowed: str):
@@ -185,6 +203,7 @@ _PARSERS = {
     "replenish_after_days": _positive,
     "checkout_price_cap": _optional(lambda k, v: _number(k, v, 0.0)),
     "upsell_band": _band,
+    "upsell_tiers": _int_at_least_1,
     "allow_other": _optional_flag,
     "placement_preference": _preference,
     "placement_boost": _positive,
@@ -198,6 +217,7 @@ _PARSERS = {
     "slot_cost": _optional(lambda k, v: _number(k, v, 0.0, 1.0)),
     "slot_value": _choice("price", "margin"),
     "slot_cost_free": lambda k, v: _int_at_least(k, v, 0),
+    "slot_cost_free_by_kind": _per_kind("count", lambda k, v: _int_at_least(k, v, 0)),
 }
 assert set(_PARSERS) == {f.name for f in fields(RulesConfig)}, "every rules key needs a parser"
 

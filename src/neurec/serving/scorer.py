@@ -75,6 +75,7 @@ class Scorer:
                      bundle.path, COPURCHASE_FILE)
         self.margin_ref = ref
         self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
+        self._free_slots = self.rules.free_slots()  # slot_cost exemptions by kind code, or None: per placement
         # What an item is worth to the slot_cost rule, and the stake when a request has nothing priced in focus.
         self._slot_value = cat.margin if self.rules.slot_value == "margin" else cat.price
         known = self._slot_value[np.isfinite(self._slot_value)]
@@ -252,13 +253,17 @@ class Scorer:
 
     def _pays_for_slot(self, p: Prepared, alive: np.ndarray, prob: np.ndarray, above: np.ndarray) -> np.ndarray:
         """Keep mask over `alive`: the slot cost rule, with the best `slot_cost_free` of those `above` the
-        probability threshold exempt (by score, as they would be ranked)."""
-        rows = p.rows[alive]
-        value = np.where(rows >= 0, self._slot_value[np.maximum(rows, 0)], np.nan)
+        probability threshold exempt (by score, as they would be ranked), or that many of each kind
+        (`slot_cost_free_by_kind`)."""
+        value = self.policy.added_value(self._slot_value, p.rows[alive], p.verdict.upgrade_of[alive])
         pays = rules.pays_for_slot(prob, value, p.stake, self.rules.slot_cost)
-        if self.rules.slot_cost_free:
-            idx = np.flatnonzero(above)
-            pays[idx[rules.top_k(prob[idx] * p.verdict.factor[alive[idx]], self.rules.slot_cost_free)]] = True
+        score, kinds = prob * p.verdict.factor[alive], p.verdict.kinds[alive]
+        by_kind = self._free_slots
+        groups = [(above, self.rules.slot_cost_free)] if by_kind is None else [
+            (above & (kinds == k), n) for k, n in enumerate(by_kind) if n]
+        for group, n in groups:
+            idx = np.flatnonzero(group)
+            pays[idx[rules.top_k(score[idx], n)]] = True
         return pays
 
     @staticmethod
