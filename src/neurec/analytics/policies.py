@@ -186,7 +186,7 @@ def neutral_rules(rules: RulesConfig) -> RulesConfig:
     """The shipped rules with every business rule off: ranked by calibrated probability alone.
 
     Kept: the top_k, out-of-stock and in-cart drops (physically necessary; the anchor is never offered either, which
-    the scorer always enforces), and the upsell band, because it decides which upgrades are generated as candidates:
+    the scorer always enforces), and the upsell band and tiers, because they decide which upgrades are generated as candidates:
     "without rules" ranks the same generated candidates. Off: the probability threshold, the slot cost, margin weight, placement
     preference, low-stock and strategic factors, the category cap, the free-shipping boost, the checkout price cap,
     the already-bought and declined drops, and the demotion of items shown earlier in the visit."""
