@@ -286,6 +286,12 @@ def test_rule_ablations_switch_off_one_rule_each():
         "drop_already_bought, drop_declined": {"drop_already_bought", "drop_declined"},
         "low_stock and strategic factors": {"low_stock_threshold", "strategic_boost"}, "shown_factor": {"shown_factor"},
     }
+    # The per-kind exemptions and the two-step ladder go back to the simpler rule they refine.
+    richer = RulesConfig(slot_cost=0.01, slot_cost_free=1, slot_cost_free_by_kind=(("upsell", 2),), upsell_tiers=2)
+    variants = rule_ablations(richer)
+    assert variants["slot_cost_free_by_kind"].slot_cost_free_by_kind is None
+    assert variants["slot_cost_free_by_kind"].slot_cost_free == 1
+    assert variants["upsell_tiers"].upsell_tiers == 1 and variants["upsell_tiers"].slot_cost_free_by_kind == (("upsell", 2),)
 
 
 def test_wilson_and_planned_power():

@@ -212,6 +212,9 @@ def rule_ablations(rules: RulesConfig) -> dict[str, RulesConfig]:
         "free_shipping_threshold": dict(free_shipping_threshold=None),
         "shown_factor": dict(shown_factor=1.0),
         "slot_cost": dict(slot_cost=None),
+        # Not off but back to the simpler rule: the placement's best slot_cost_free free, whatever their kind.
+        "slot_cost_free_by_kind": dict(slot_cost_free_by_kind=None),
+        "upsell_tiers": dict(upsell_tiers=1),  # upgrades one tier up only
     }
     out = {}
     for name, change in off.items():
