@@ -194,9 +194,8 @@ def policies(bundle: Path, data, desc: pd.Series, args) -> tuple[list, dict]:
             Fbt(fbt_partners(FrequentlyBoughtTogether().fit(train_view(data)), ids)),
             bare, shipped, ModelRanking(Ranker.from_bundle(bundle, threads=args.threads or 1)), LadderUpsell(ladders)]
     columns = sorted(c for c in shipped.scorer.catalog.columns if c != "index")
-    rules = {k: getattr(shipped.scorer.rules, k, None) for k in RULES_SHOWN}  # in effect with this catalogue
-    if rules["slot_cost_free_by_kind"] is not None:
-        rules["slot_cost_free_by_kind"] = dict(rules["slot_cost_free_by_kind"])
+    in_effect = shipped.scorer.rules.to_dict()  # with this catalogue; plain JSON values
+    rules = {k: in_effect[k] for k in RULES_SHOWN}
     source = _shown(args.rules) if args.rules else "the bundle's rules.json"
     info = {"ladder_items": len(ladders), "catalogue_columns": columns, "rules": source, "rules_in_effect": rules}
     return pols, info

@@ -130,7 +130,7 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
              "| validation revenue / session vs none | |",
              "|---:|---:|---:|---|---:|---:|---:|---|"]
     for rank, row in enumerate(rows):
-        marks = [m for m in ("chosen", "shipped") if all(_same(row[k], chosen[m][k]) for k in keys)]
+        marks = [m for m in ("chosen", "shipped") if all(row[k] == chosen[m][k] for k in keys)]
         if rank >= top and "shipped" not in marks:
             continue
         slot = "off" if row["slot_cost"] is None else f"{row['slot_cost']:g}"
@@ -143,8 +143,3 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
         lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {ladder} | {cap} | {row['shown_factor']:g} | "
                      f"{pct(row['revenue_lift'])} | {', '.join(marks)} |")
     return "\n".join(lines)
-
-
-def _same(a, b) -> bool:
-    """Equal, with a JSON list and a tuple (an upsell band) counting as the same."""
-    return list(a) == list(b) if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) else a == b

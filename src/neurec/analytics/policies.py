@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from neurec.history_summary import SUMMARY_EVENTS
 from neurec.schema import EventType
@@ -131,15 +132,15 @@ class CatalogueLadder:
     @classmethod
     def from_catalog(cls, catalog, upsells: int = 2, cross_sells: int = 1) -> "CatalogueLadder":
         c = catalog.assign(item_id=catalog["item_id"].astype(str))
-        in_stock = ~(c["stock"].astype(float) <= 0) if "stock" in c else np.ones(len(c), dtype=bool)
+        in_stock = ~(c["stock"].astype(float) <= 0) if "stock" in c else pd.Series(True, index=c.index)
         has_line = c["complement_of"].fillna("").astype(str) == ""
         mains, comps = c[has_line & c["product_line"].notna()], c[~has_line & in_stock]
         upper: dict[str, tuple[str, ...]] = {}
         for _, line in mains.groupby("product_line", sort=False):
             line = line.sort_values(["tier", "price", "item_id"])
+            stocked = line[in_stock[line.index]]
             for item, tier in zip(line["item_id"], line["tier"]):
-                up = line[(line["tier"] > tier) & in_stock[line.index]]
-                upper[item] = tuple(up["item_id"])
+                upper[item] = tuple(stocked.loc[stocked["tier"] > tier, "item_id"])
         comp = {str(k): tuple(g.sort_values(["price", "item_id"], ascending=[False, True])["item_id"])
                 for k, g in comps.groupby(comps["complement_of"].astype(str), sort=False)}
         return cls(upper, dict(zip(mains["item_id"], mains["product_line"].astype(str))), comp, upsells, cross_sells)

@@ -79,14 +79,6 @@ class Policy:
         bits = bits | due * rules.reason_bit(rules.REPLENISHMENT)
         return Verdict(codes, kinds, factor, bits, upgrade_of)
 
-    def added_value(self, values: np.ndarray, rows: np.ndarray, upgrade_of: np.ndarray) -> np.ndarray:
-        """What taking each candidate adds to the order, in `values` (per item-table row: prices or margins): its
-        own value, or for an upgrade its value less the item it replaces. NaN where either is unknown."""
-        safe = np.where(rows >= 0, rows, 0)
-        own = np.where(rows >= 0, values[safe], np.nan)
-        replaced = np.where(upgrade_of >= 0, values[np.maximum(upgrade_of, 0)], 0.0)
-        return own - replaced
-
     def _hard(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray, upgrade_of: np.ndarray):
         """Reason codes in rules.REASONS order (the first failing rule names the drop), and the replenishment mask."""
         cat, cfg = self.catalog, self.cfg

@@ -39,6 +39,15 @@ def upsell_mask(
     return (np.asarray(line) == anchor_line) & ladder & in_band & ~is_complement
 
 
+def added_value(values: np.ndarray, rows: np.ndarray, upgrade_of: np.ndarray) -> np.ndarray:
+    """What taking each candidate adds to the order, in `values` (per item-table row: prices or margins): its own
+    value, or for an upgrade (`upgrade_of`: the row it replaces, -1 for other kinds) its value less the replaced
+    item's. NaN where either is unknown, and for rows -1 (not in the item table)."""
+    own = np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
+    replaced = np.where(upgrade_of >= 0, values[np.maximum(upgrade_of, 0)], 0.0)
+    return own - replaced
+
+
 def cross_sell_mask(
     complement_of: np.ndarray, rows: np.ndarray, anchor_lines: np.ndarray, partner_rows: np.ndarray
 ) -> np.ndarray:

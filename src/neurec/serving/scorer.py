@@ -255,7 +255,7 @@ class Scorer:
         """Keep mask over `alive`: the slot cost rule, with the best `slot_cost_free` of those `above` the
         probability threshold exempt (by score, as they would be ranked), or that many of each kind
         (`slot_cost_free_by_kind`)."""
-        value = self.policy.added_value(self._slot_value, p.rows[alive], p.verdict.upgrade_of[alive])
+        value = rb.added_value(self._slot_value, p.rows[alive], p.verdict.upgrade_of[alive])
         pays = rules.pays_for_slot(prob, value, p.stake, self.rules.slot_cost)
         score, kinds = prob * p.verdict.factor[alive], p.verdict.kinds[alive]
         by_kind = self._free_slots
