@@ -126,9 +126,9 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
     keys = tuple(chosen["shipped"])
     rows = sorted(chosen["validation_revenue_lift"], key=lambda r: -r["revenue_lift"])
     lines = [f"{len(rows)} settings tried; the best {top}, and the shipped one:", "",
-             "| probability floor | slot cost | free of it | upsell steps (price band) | per-category cap | shown again × "
-             "| validation revenue / session vs none | |",
-             "|---:|---:|---:|---|---:|---:|---:|---|"]
+             "| probability floor | slot cost | free of it | re-offers that may be free | upsell steps (price band) "
+             "| per-category cap | shown again × | validation revenue / session vs none | |",
+             "|---:|---:|---:|---|---|---:|---:|---:|---|"]
     for rank, row in enumerate(rows):
         marks = [m for m in ("chosen", "shipped") if all(row[k] == chosen[m][k] for k in keys)]
         if rank >= top and "shipped" not in marks:
@@ -137,9 +137,11 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
         by_kind = row["slot_cost_free_by_kind"]
         free = ("—" if row["slot_cost"] is None else f"{row['slot_cost_free']} per placement" if by_kind is None
                 else ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in sorted(by_kind.items(), reverse=True)))
+        reoffers = ("—" if row["slot_cost"] is None else
+                    ", ".join(k.replace("_", "-") for k in row["slot_cost_free_reoffers"]) or "none")
         low, high = row["upsell_band"]
         ladder = f"{row['upsell_tiers']} ({low:g}–{high:g}×)"
         cap = "off" if row["max_per_category"] is None else str(row["max_per_category"])
-        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {ladder} | {cap} | {row['shown_factor']:g} | "
+        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {reoffers} | {ladder} | {cap} | {row['shown_factor']:g} | "
                      f"{pct(row['revenue_lift'])} | {', '.join(marks)} |")
     return "\n".join(lines)

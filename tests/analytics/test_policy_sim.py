@@ -3,7 +3,7 @@ checks on a tiny simulated shop, the figures' intervals, and the A/A machinery o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -292,6 +292,9 @@ def test_rule_ablations_switch_off_one_rule_each():
     assert variants["slot_cost_free_by_kind"].slot_cost_free_by_kind is None
     assert variants["slot_cost_free_by_kind"].slot_cost_free == 1
     assert variants["upsell_tiers"].upsell_tiers == 1 and variants["upsell_tiers"].slot_cost_free_by_kind == (("upsell", 2),)
+    assert "slot_cost_free_reoffers" not in variants  # every kind's re-offers are already free
+    upgrades_only = rule_ablations(replace(richer, slot_cost_free_reoffers=("upsell",)))
+    assert upgrades_only["slot_cost_free_reoffers"].slot_cost_free_reoffers == ("other", "upsell", "cross_sell")
 
 
 def test_wilson_and_planned_power():

@@ -84,6 +84,8 @@ def test_shipped_default_yaml_parses():
     cfg = RulesConfig.from_dict(yaml.safe_load(path.read_text()))
     assert cfg.top_k == 4 and cfg.upsell_band == (1.2, 1.8) and cfg.upsell_tiers == 2 and cfg.allow_other is None
     assert cfg.slot_cost == 0.01 and cfg.slot_cost_free_by_kind == (("cross_sell", 1), ("other", 1), ("upsell", 2))
+    assert cfg.slot_cost_free_reoffers == ("upsell",) and cfg.reoffers_free() == (False, True, False)
+    assert cfg.shown_factor == 0.01
     assert cfg.checkout_price_cap == 20 and cfg.free_shipping_threshold == 50
 
 
@@ -120,6 +122,8 @@ def test_thresholds_per_kind_fall_back_to_min_probability():
         ({"slot_cost_free_by_kind": 1}, "slot_cost_free_by_kind: expected an object of kind: count"),
         ({"slot_cost_free_by_kind": {"upsell": -1}}, r"slot_cost_free_by_kind.upsell: expected an integer >= 0"),
         ({"slot_cost_free_by_kind": {"best": 1}}, "slot_cost_free_by_kind.best: unknown kind"),
+        ({"slot_cost_free_reoffers": "upsell"}, "slot_cost_free_reoffers: expected a list of kinds"),
+        ({"slot_cost_free_reoffers": ["upgrade"]}, "slot_cost_free_reoffers: unknown kind 'upgrade'"),
         ({"placement_preference": {"home": "upsell"}}, "placement_preference.home: unknown placement"),
         ({"placement_preference": {"cart": "other"}}, "placement_preference.cart: expected upsell, cross_sell or null"),
         ({"placement_preference": "upsell"}, "placement_preference: expected an object"),
@@ -178,6 +182,9 @@ def test_slot_cost_needs_prices_and_falls_back_to_price_without_margins():
     priced, notes = rules.effective_rules(cfg, ["category", "price"], margin_ref=None)
     assert priced.slot_cost == 0.01 and priced.slot_value == "price" and any("in margin" in n for n in notes)
     assert RulesConfig.from_dict(RulesConfig(slot_cost=0.02).to_dict()) == RulesConfig(slot_cost=0.02)
+    reoffers = RulesConfig.from_dict({"slot_cost": 0.02, "slot_cost_free_reoffers": ["cross_sell", "upsell"]})
+    assert reoffers.to_dict()["slot_cost_free_reoffers"] == ["upsell", "cross_sell"]  # KINDS order, one spelling
+    assert RulesConfig.from_dict(reoffers.to_dict()) == reoffers
 
 
 def test_pays_for_slot_by_hand():

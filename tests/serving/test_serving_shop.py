@@ -321,6 +321,44 @@ def test_free_slots_per_kind_keep_the_best_upsell_and_the_best_cross_sell(shop):
         ("100005", "cross_sell"), ("300001", "cross_sell")]
 
 
+def test_a_declined_cross_sell_gives_its_free_slot_to_a_fresh_one(shop):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100001", "explain": True}
+    # A cost no item pays, one free slot per kind, and no demotion: only the exemption decides.
+    costly = replace(shop.rules, slot_cost=0.99, slot_cost_free_by_kind=(("cross_sell", 1), ("upsell", 1)),
+                     shown_factor=1.0, max_per_category=None)
+    fresh = [(it["item_id"], it["kind"]) for it in shop.with_rules(costly).recommend(request)["items"]]
+    assert fresh == [("100005", "cross_sell"), ("100002", "upsell")]
+    shown = {**request, "shown": ["100005", "100002"]}
+    every_kind = shop.with_rules(replace(costly, slot_cost_free_reoffers=("other", "upsell", "cross_sell")))
+    assert [(it["item_id"], it["kind"]) for it in every_kind.recommend(shown)["items"]] == fresh
+    upgrades_only = shop.with_rules(replace(costly, slot_cost_free_reoffers=("upsell",))).recommend(shown)
+    got = [(it["item_id"], it["kind"]) for it in upgrades_only["items"]]
+    # The let-pass upgrade keeps its free slot; the let-pass complement pays (and cannot), the best fresh one is free.
+    assert ("100002", "upsell") in got and dropped(upgrades_only)["100005"] == "below_slot_cost"
+    assert [i for i, kind in got if kind == "cross_sell"] == ["300001"]
+    none_free = shop.with_rules(replace(costly, slot_cost_free_reoffers=())).recommend(shown)
+    assert [it["item_id"] for it in none_free["items"]] == ["300001"]
+
+
+def test_a_re_offer_pays_for_its_slot_with_its_demoted_probability(shop, kit):
+    from dataclasses import replace
+
+    request = {"history": [], "anchor": "100005", "placement": "cart", "cart": ["100001", "100005"], "explain": True}
+    price = dict(zip(kit.SHOP_ITEMS["item_id"], kit.SHOP_ITEMS["price"]))
+    open_rules = replace(shop.rules, slot_cost=None, max_per_category=None, min_probability=0.0)
+    items = shop.with_rules(open_rules).recommend(request)["items"]
+    item = next(it for it in items if it["kind"] == "cross_sell")
+    worth = item["probability"] * price[item["item_id"]] / price["100005"]  # the slot cost it just pays
+    rules = replace(open_rules, slot_cost=worth * 0.9, slot_cost_free_by_kind=(), shown_factor=0.5)
+    assert item["item_id"] in [it["item_id"] for it in shop.with_rules(rules).recommend(request)["items"]]
+    again = shop.with_rules(rules).recommend({**request, "shown": [item["item_id"]]})
+    assert dropped(again)[item["item_id"]] == "below_slot_cost"  # 0.5 x p no longer pays
+    half = shop.with_rules(replace(rules, slot_cost=worth * 0.45)).recommend({**request, "shown": [item["item_id"]]})
+    assert item["item_id"] in [it["item_id"] for it in half["items"]]
+
+
 def test_the_best_few_suggestions_are_free_of_the_slot_cost(shop):
     from dataclasses import replace
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 from neurec.history_summary import SUMMARY_EVENTS
 from neurec.schema import EventType
-from neurec.serving.rules_config import PLACEMENTS, RulesConfig
+from neurec.serving.rules_config import KINDS, PLACEMENTS, RulesConfig
 
 _LABELS = {int(e): e.label for e in EventType if e is not EventType.PAD}
 
@@ -216,6 +216,8 @@ def rule_ablations(rules: RulesConfig) -> dict[str, RulesConfig]:
         # Not off but back to the simpler rule: the placement's best slot_cost_free free, whatever their kind.
         "slot_cost_free_by_kind": dict(slot_cost_free_by_kind=None),
         "upsell_tiers": dict(upsell_tiers=1),  # upgrades one tier up only
+        # Back to every kind's re-offers taking a free slot, as fresh items do.
+        "slot_cost_free_reoffers": dict(slot_cost_free_reoffers=KINDS),
     }
     out = {}
     for name, change in off.items():

@@ -42,6 +42,7 @@ class Verdict:
     factor: np.ndarray  # (N,) float64: score = probability x factor
     bits: np.ndarray  # (N,) int64 soft-reason mask (rules.SOFT_REASONS)
     upgrade_of: np.ndarray  # (N,) int64 item-table row of the anchor each upsell upgrades, -1 for other kinds
+    reoffer: np.ndarray  # (N,) bool: offered earlier in the visit and not taken (the request's `shown`)
 
 
 class Policy:
@@ -75,9 +76,10 @@ class Policy:
         upgrade_of = self.source.upgraded(rows, ctx.anchors)
         kinds = self.source.classify(rows, ctx.anchors, upgrade_of)
         codes, due = self._hard(ctx, rows, kinds, upgrade_of)
-        factor, bits = self._soft(ctx, rows, kinds)
+        reoffer = rules.member(rows, ctx.shown_rows) & (rows >= 0)
+        factor, bits = self._soft(ctx, rows, kinds, reoffer)
         bits = bits | due * rules.reason_bit(rules.REPLENISHMENT)
-        return Verdict(codes, kinds, factor, bits, upgrade_of)
+        return Verdict(codes, kinds, factor, bits, upgrade_of, reoffer)
 
     def _hard(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray, upgrade_of: np.ndarray):
         """Reason codes in rules.REASONS order (the first failing rule names the drop), and the replenishment mask."""
@@ -107,7 +109,7 @@ class Policy:
         codes = rules.record_drops(codes, rb.drop_other(kinds, bool(cfg.allow_other)), rules.NOT_UPSELL_OR_CROSS_SELL)
         return codes, due & (codes == rules.KEPT)
 
-    def _soft(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _soft(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray, reoffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cat, cfg = self.catalog, self.cfg
         safe = np.where(rows >= 0, rows, 0)
         factor, bits = self._factor[safe], self._bits[safe]
@@ -120,10 +122,9 @@ class Policy:
             hit = rb.closes_free_shipping_gap(cat.price[safe], ctx.cart_value, cfg.free_shipping_threshold)
             factor = factor * rb.boost(hit, cfg.free_shipping_boost)
             bits = bits | hit * rules.reason_bit(rules.CLOSES_FREE_SHIPPING_GAP)
-        if cfg.shown_factor != 1.0 and ctx.shown_rows.size:
-            # An offer the customer let pass once is less likely to be taken the second time; a fresh one gets the
-            # slot unless the model clearly prefers the old one.
-            hit = rules.member(rows, ctx.shown_rows) & (rows >= 0)
-            factor = factor * rb.boost(hit, cfg.shown_factor)
-            bits = bits | hit * rules.reason_bit(rules.SHOWN_BEFORE)
+        if cfg.shown_factor != 1.0:
+            # An offer the customer let pass once is less likely to be taken the second time, so a fresh one gets
+            # the slot; the scorer's slot cost weighs the same demoted chance.
+            factor = factor * rb.boost(reoffer, cfg.shown_factor)
+            bits = bits | reoffer * rules.reason_bit(rules.SHOWN_BEFORE)
         return factor, bits

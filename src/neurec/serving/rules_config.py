@@ -60,6 +60,10 @@ class RulesConfig:
     # (kind, n) pairs: the best n of each named kind are exempt instead (kinds not named: none). An upgrade's p says
     # whether the customer would buy it unprompted, rarely, not whether they take it when offered.
     slot_cost_free_by_kind: tuple[tuple[str, int], ...] | None = None
+    # Kinds whose items offered earlier in the visit and let pass (request field `shown`) may still take a free slot.
+    # The others must pay for theirs, and every re-offer pays with p x shown_factor: a complement let pass has been
+    # declined, while an upgrade let pass on the product page is the same swap, still open once the item is carted.
+    slot_cost_free_reoffers: tuple[str, ...] = KINDS
 
     def preferred_kind(self, placement: str) -> str | None:
         return dict(self.placement_preference).get(placement)
@@ -74,10 +78,15 @@ class RulesConfig:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["placement_preference"] = dict(self.placement_preference)
         out["upsell_band"] = list(self.upsell_band) if self.upsell_band is not None else None
+        out["slot_cost_free_reoffers"] = list(self.slot_cost_free_reoffers)
         for key in ("min_probability_by_kind", "slot_cost_free_by_kind"):
             by_kind = getattr(self, key)
             out[key] = dict(by_kind) if by_kind is not None else None
         return out
+
+    def reoffers_free(self) -> tuple[bool, ...]:
+        """Per kind, in KINDS order: whether its re-offers may take a free slot (slot_cost_free_reoffers)."""
+        return tuple(kind in self.slot_cost_free_reoffers for kind in KINDS)
 
     def free_slots(self) -> tuple[int, ...] | None:
         """The slot_cost exemptions of each kind, in KINDS order; None: slot_cost_free of the whole placement."""
@@ -170,6 +179,15 @@ def _per_kind(what: str, parse_value):
 _by_kind = _per_kind("threshold", lambda k, v: _number(k, v, 0.0, 1.0, high_open=True))
 
 
+def _kinds(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{key}: expected a list of kinds ({', '.join(KINDS)}), got {value!r}")
+    for kind in value:
+        if kind not in KINDS:
+            raise ValueError(f"{key}: unknown kind {kind!r}; expected some of {', '.join(KINDS)}")
+    return tuple(k for k in KINDS if k in value)  # one spelling per meaning: equal rules compare equal
+
+
 def _choice(*allowed: str):
     def parse(key: str, value: Any) -> str:
         if value not in allowed:
@@ -218,6 +236,7 @@ _PARSERS = {
     "slot_value": _choice("price", "margin"),
     "slot_cost_free": lambda k, v: _int_at_least(k, v, 0),
     "slot_cost_free_by_kind": _per_kind("count", lambda k, v: _int_at_least(k, v, 0)),
+    "slot_cost_free_reoffers": _kinds,
 }
 assert set(_PARSERS) == {f.name for f in fields(RulesConfig)}, "every rules key needs a parser"
 

@@ -76,6 +76,7 @@ class Scorer:
         self.margin_ref = ref
         self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
         self._free_slots = self.rules.free_slots()  # slot_cost exemptions by kind code, or None: per placement
+        self._reoffers_free = np.array(self.rules.reoffers_free(), dtype=bool)  # by kind code
         # What an item is worth to the slot_cost rule, and the stake when a request has nothing priced in focus.
         self._slot_value = cat.margin if self.rules.slot_value == "margin" else cat.price
         known = self._slot_value[np.isfinite(self._slot_value)]
@@ -254,13 +255,17 @@ class Scorer:
     def _pays_for_slot(self, p: Prepared, alive: np.ndarray, prob: np.ndarray, above: np.ndarray) -> np.ndarray:
         """Keep mask over `alive`: the slot cost rule, with the best `slot_cost_free` of those `above` the
         probability threshold exempt (by score, as they would be ranked), or that many of each kind
-        (`slot_cost_free_by_kind`)."""
+        (`slot_cost_free_by_kind`). A re-offer pays with p x shown_factor, the rules' own estimate of its chance, and
+        is exempt only where its kind is in `slot_cost_free_reoffers`."""
         value = rb.added_value(self._slot_value, p.rows[alive], p.verdict.upgrade_of[alive])
-        pays = rules.pays_for_slot(prob, value, p.stake, self.rules.slot_cost)
-        score, kinds = prob * p.verdict.factor[alive], p.verdict.kinds[alive]
+        reoffer, kinds = p.verdict.reoffer[alive], p.verdict.kinds[alive]
+        pays = rules.pays_for_slot(np.where(reoffer, prob * self.rules.shown_factor, prob), value, p.stake,
+                                   self.rules.slot_cost)
+        score = prob * p.verdict.factor[alive]
+        may_be_free = above & (~reoffer | self._reoffers_free[kinds])
         by_kind = self._free_slots
-        groups = [(above, self.rules.slot_cost_free)] if by_kind is None else [
-            (above & (kinds == k), n) for k, n in enumerate(by_kind) if n]
+        groups = [(may_be_free, self.rules.slot_cost_free)] if by_kind is None else [
+            (may_be_free & (kinds == k), n) for k, n in enumerate(by_kind) if n]
         for group, n in groups:
             idx = np.flatnonzero(group)
             pays[idx[rules.top_k(score[idx], n)]] = True
