@@ -240,7 +240,8 @@ def relevance_grid() -> list[tuple]:
     """Tuples in RELEVANCE_KEYS order. Without a slot cost nothing is exempt from it, so that is tried once; with
     exemptions by kind the placement's count is not read, so it is 0."""
     relevance = [(f, None, 0, None, KINDS) for f in MIN_PROBABILITIES] + [
-        (f, c, n, None, r) for f in MIN_PROBABILITIES for c in SLOT_COSTS for n in FREE_SLOTS for r in REOFFERS_FREE] + [
+        (f, c, n, None, r)
+        for f in MIN_PROBABILITIES for c in SLOT_COSTS for n in FREE_SLOTS for r in REOFFERS_FREE] + [
         (f, c, 0, k, r) for f in MIN_PROBABILITIES for c in SLOT_COSTS for k in FREE_BY_KIND for r in REOFFERS_FREE]
     return [(*r, *ladder, *display) for r in relevance for ladder in LADDERS for display in DISPLAY]
 

@@ -142,6 +142,6 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
         low, high = row["upsell_band"]
         ladder = f"{row['upsell_tiers']} ({low:g}–{high:g}×)"
         cap = "off" if row["max_per_category"] is None else str(row["max_per_category"])
-        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {reoffers} | {ladder} | {cap} | {row['shown_factor']:g} | "
-                     f"{pct(row['revenue_lift'])} | {', '.join(marks)} |")
+        lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {reoffers} | {ladder} | {cap} | "
+                     f"{row['shown_factor']:g} | {pct(row['revenue_lift'])} | {', '.join(marks)} |")
     return "\n".join(lines)
