@@ -98,7 +98,10 @@ def targets(table: dict, ceiling, ab) -> list[tuple[str, str, bool]]:
          f"beats {len(beaten)} of {len(rivals)}" + (f" (not {', '.join(sorted(set(rivals) - set(beaten)))})"
                                                     if len(beaten) < len(rivals) else ""), len(beaten) == len(rivals)),
         ("neurec with rules: conversion not lower than any baseline policy's",
-         f"{len(conv_ok)} of {len(rivals)}; {span(n['conversion_diff_vs_none_ci'])} against none", len(conv_ok) == len(rivals)),
+         f"{len(conv_ok)} of {len(rivals)}" + "".join(
+             f" (not {name}: {pct(table[name]['conversion'], False)}, {table[name]['orders_lost']} orders lost against "
+             f"{n['orders_lost']})" for name in rivals if name not in conv_ok)
+         + f"; {span(n['conversion_diff_vs_none_ci'])} against none", len(conv_ok) == len(rivals)),
         ("margin per session against none (reported)", pct(n["margin_lift_vs_none"]), True),
         ("A/A false-positive rate within 3–7 % (customer conversion)", pct(fpr, False), 0.03 <= fpr <= 0.07),
         ("A/A false-positive rate within 3–7 % (AOV over customers, the kit's default)",
@@ -134,6 +137,9 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
         if rank >= top and "shipped" not in marks:
             continue
         slot = "off" if row["slot_cost"] is None else f"{row['slot_cost']:g}"
+        if row.get("slot_cost_by_placement"):  # absent from the JSON of runs before the key existed
+            slot += " (" + ", ".join(f"{where.replace('_', ' ')} {'off' if c is None else f'{c:g}'}"
+                                     for where, c in row["slot_cost_by_placement"].items()) + ")"
         by_kind = row["slot_cost_free_by_kind"]
         free = ("—" if row["slot_cost"] is None else f"{row['slot_cost_free']} per placement" if by_kind is None
                 else ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in sorted(by_kind.items(), reverse=True)))

@@ -5,6 +5,7 @@ import pytest
 
 from neurec.serving import rules
 from neurec.serving.rules import RulesConfig
+from neurec.serving.rules_config import PLACEMENTS
 
 
 def test_drop_unknown():
@@ -86,6 +87,7 @@ def test_shipped_default_yaml_parses():
     assert cfg.slot_cost == 0.01 and cfg.slot_cost_free_by_kind == (("cross_sell", 1), ("other", 1), ("upsell", 2))
     assert cfg.slot_cost_free_reoffers == ("upsell",) and cfg.reoffers_free() == (False, True, False)
     assert cfg.shown_factor == 0.01
+    assert [cfg.slot_cost_at(p) for p in ("product_page", "cart", "checkout", "post_purchase")] == [0.2, 0.01, 0.01, 0.01]
     assert cfg.checkout_price_cap == 20 and cfg.free_shipping_threshold == 50
 
 
@@ -140,6 +142,10 @@ def test_thresholds_per_kind_fall_back_to_min_probability():
         ({"slot_value": "profit"}, "slot_value: expected one of price, margin"),
         ({"slot_cost_free": -1}, "slot_cost_free: expected an integer >= 0"),
         ({"slot_cost_free": True}, "slot_cost_free: expected an integer >= 0"),
+        ({"slot_cost_by_placement": 0.2}, "slot_cost_by_placement: expected an object of placement: cost"),
+        ({"slot_cost_by_placement": {"home": 0.2}}, "slot_cost_by_placement.home: unknown placement"),
+        ({"slot_cost_by_placement": {"cart": 2}}, r"slot_cost_by_placement.cart: 2 is outside \[0, 1\]"),
+        ({"slot_cost_by_placement": {"cart": "0.1"}}, "slot_cost_by_placement.cart: expected a number"),
     ],
 )
 def test_rules_config_rejects(data, message):
@@ -185,6 +191,18 @@ def test_slot_cost_needs_prices_and_falls_back_to_price_without_margins():
     reoffers = RulesConfig.from_dict({"slot_cost": 0.02, "slot_cost_free_reoffers": ["cross_sell", "upsell"]})
     assert reoffers.to_dict()["slot_cost_free_reoffers"] == ["upsell", "cross_sell"]  # KINDS order, one spelling
     assert RulesConfig.from_dict(reoffers.to_dict()) == reoffers
+
+
+def test_slot_cost_by_placement_overrides_the_shared_cost():
+    cfg = RulesConfig.from_dict({"slot_cost": 0.01, "slot_cost_by_placement": {"product_page": 0.2, "checkout": None}})
+    assert [cfg.slot_cost_at(p) for p in PLACEMENTS] == [0.2, 0.01, None, 0.01]  # null: off at that placement
+    assert cfg.slot_cost_anywhere() and cfg.to_dict()["slot_cost_by_placement"] == {"checkout": None, "product_page": 0.2}
+    assert RulesConfig.from_dict(cfg.to_dict()) == cfg
+    only_page = RulesConfig(slot_cost_by_placement=(("product_page", 0.2),))  # on there, off elsewhere
+    assert only_page.slot_cost_at("product_page") == 0.2 and only_page.slot_cost_at("cart") is None
+    assert not RulesConfig().slot_cost_anywhere() and not RulesConfig(slot_cost_by_placement=()).slot_cost_anywhere()
+    off, notes = rules.effective_rules(cfg, ["category"], margin_ref=None)  # no prices: off everywhere, one note
+    assert not off.slot_cost_anywhere() and sum("slot cost per placement" in n for n in notes) == 1
 
 
 def test_pays_for_slot_by_hand():

@@ -359,6 +359,25 @@ def test_a_re_offer_pays_for_its_slot_with_its_demoted_probability(shop, kit):
     assert item["item_id"] in [it["item_id"] for it in half["items"]]
 
 
+def test_a_placement_can_have_its_own_slot_cost(shop):
+    from dataclasses import replace
+
+    page = {"history": [], "anchor": "100001", "placement": "product_page", "explain": True}
+    cart = {**page, "placement": "cart", "cart": ["100001"]}
+    open_rules = replace(shop.rules, slot_cost=None, slot_cost_free_by_kind=None, slot_cost_free=0, max_per_category=None)
+    base = {name: shop.with_rules(open_rules).recommend(req)["items"] for name, req in (("page", page), ("cart", cart))}
+    assert base["page"] and base["cart"]
+    # A cost no item pays on the product page only; the shared cost is off, so the cart is untouched.
+    page_only = shop.with_rules(replace(open_rules, slot_cost_by_placement=(("product_page", 0.99),)))
+    got = page_only.recommend(page)
+    assert got["items"] == [] and {d["item_id"] for d in got["dropped"] if d["reason"] == "below_slot_cost"} == {
+        it["item_id"] for it in base["page"]}
+    assert page_only.recommend(cart)["items"] == base["cart"]
+    # The other way round: a shared cost no item pays, switched off (null) on the product page.
+    elsewhere = shop.with_rules(replace(open_rules, slot_cost=0.99, slot_cost_by_placement=(("product_page", None),)))
+    assert elsewhere.recommend(page)["items"] == base["page"] and elsewhere.recommend(cart)["items"] == []
+
+
 def test_the_best_few_suggestions_are_free_of_the_slot_cost(shop):
     from dataclasses import replace
 

@@ -195,7 +195,7 @@ def neutral_rules(rules: RulesConfig) -> RulesConfig:
         rules, min_probability=0.0, min_probability_by_kind=None, margin_weight=0.0, drop_declined=False,
         drop_already_bought=False, checkout_price_cap=None, placement_preference=tuple((p, None) for p in PLACEMENTS),
         placement_boost=1.0, low_stock_threshold=None, strategic_boost=1.0, max_per_category=None,
-        free_shipping_threshold=None, shown_factor=1.0, slot_cost=None,
+        free_shipping_threshold=None, shown_factor=1.0, slot_cost=None, slot_cost_by_placement=None,
     )
 
 
@@ -212,7 +212,9 @@ def rule_ablations(rules: RulesConfig) -> dict[str, RulesConfig]:
         "low_stock and strategic factors": dict(low_stock_threshold=None, strategic_boost=1.0),
         "free_shipping_threshold": dict(free_shipping_threshold=None),
         "shown_factor": dict(shown_factor=1.0),
-        "slot_cost": dict(slot_cost=None),
+        "slot_cost": dict(slot_cost=None, slot_cost_by_placement=None),
+        # Back to one slot cost for every placement.
+        "slot_cost_by_placement": dict(slot_cost_by_placement=None),
         # Not off but back to the simpler rule: the placement's best slot_cost_free free, whatever their kind.
         "slot_cost_free_by_kind": dict(slot_cost_free_by_kind=None),
         "upsell_tiers": dict(upsell_tiers=1),  # upgrades one tier up only

@@ -64,9 +64,22 @@ class RulesConfig:
     # The others must pay for theirs, and every re-offer pays with p x shown_factor: a complement let pass has been
     # declined, while an upgrade let pass on the product page is the same swap, still open once the item is carted.
     slot_cost_free_reoffers: tuple[str, ...] = KINDS
+    # (placement, cost or None) pairs: a placement named here weighs its slots at its own cost (None: off there);
+    # the others use slot_cost. On the product page the customer has not yet chosen the item in focus, and a
+    # complement shown there and let pass is a re-offer at the cart, where it fits best: a shop may want that page
+    # dearer than the cart.
+    slot_cost_by_placement: tuple[tuple[str, float | None], ...] | None = None
 
     def preferred_kind(self, placement: str) -> str | None:
         return dict(self.placement_preference).get(placement)
+
+    def slot_cost_at(self, placement: str) -> float | None:
+        """The slot cost of a placement: its own (slot_cost_by_placement), else slot_cost; None: the rule is off."""
+        return dict(self.slot_cost_by_placement or ()).get(placement, self.slot_cost)
+
+    def slot_cost_anywhere(self) -> bool:
+        """Whether the slot cost rule is on at some placement."""
+        return any(self.slot_cost_at(placement) is not None for placement in PLACEMENTS)
 
     def thresholds(self) -> tuple[float, ...]:
         """The probability threshold of each kind, in KINDS order."""
@@ -79,7 +92,7 @@ class RulesConfig:
         out["placement_preference"] = dict(self.placement_preference)
         out["upsell_band"] = list(self.upsell_band) if self.upsell_band is not None else None
         out["slot_cost_free_reoffers"] = list(self.slot_cost_free_reoffers)
-        for key in ("min_probability_by_kind", "slot_cost_free_by_kind"):
+        for key in ("min_probability_by_kind", "slot_cost_free_by_kind", "slot_cost_by_placement"):
             by_kind = getattr(self, key)
             out[key] = dict(by_kind) if by_kind is not None else None
         return out
@@ -160,20 +173,25 @@ def _band(key: str, value: Any) -> tuple[float, float] | None:
     return (low, high)
 
 
-def _per_kind(what: str, parse_value):
+def _per_name(names: tuple[str, ...], noun: str, what: str, parse_value):
+    """A parser of an object {name: value} over `names` (kinds, placements), as sorted (name, value) pairs."""
     def parse(key: str, value: Any) -> tuple[tuple[str, Any], ...] | None:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise ValueError(f"{key}: expected an object of kind: {what} ({', '.join(KINDS)}), got {value!r}")
+            raise ValueError(f"{key}: expected an object of {noun}: {what} ({', '.join(names)}), got {value!r}")
         out = []
-        for kind, v in value.items():
-            if kind not in KINDS:
-                raise ValueError(f"{key}.{kind}: unknown kind; expected some of {', '.join(KINDS)}")
-            out.append((kind, parse_value(f"{key}.{kind}", v)))
+        for name, v in value.items():
+            if name not in names:
+                raise ValueError(f"{key}.{name}: unknown {noun}; expected some of {', '.join(names)}")
+            out.append((name, parse_value(f"{key}.{name}", v)))
         return tuple(sorted(out))  # one spelling per meaning: equal rules compare equal
 
     return parse
+
+
+def _per_kind(what: str, parse_value):
+    return _per_name(KINDS, "kind", what, parse_value)
 
 
 _by_kind = _per_kind("threshold", lambda k, v: _number(k, v, 0.0, 1.0, high_open=True))
@@ -186,6 +204,10 @@ def _kinds(key: str, value: Any) -> tuple[str, ...]:
         if kind not in KINDS:
             raise ValueError(f"{key}: unknown kind {kind!r}; expected some of {', '.join(KINDS)}")
     return tuple(k for k in KINDS if k in value)  # one spelling per meaning: equal rules compare equal
+
+
+_slot_costs = _per_name(PLACEMENTS, "placement", "cost in [0, 1] or null",
+                        _optional(lambda k, v: _number(k, v, 0.0, 1.0)))
 
 
 def _choice(*allowed: str):
@@ -237,6 +259,7 @@ _PARSERS = {
     "slot_cost_free": lambda k, v: _int_at_least(k, v, 0),
     "slot_cost_free_by_kind": _per_kind("count", lambda k, v: _int_at_least(k, v, 0)),
     "slot_cost_free_reoffers": _kinds,
+    "slot_cost_by_placement": _slot_costs,
 }
 assert set(_PARSERS) == {f.name for f in fields(RulesConfig)}, "every rules key needs a parser"
 
@@ -261,6 +284,7 @@ def effective_rules(
     off("checkout_price_cap", None, "price", "checkout price cap")
     off("free_shipping_threshold", None, "price", "free-shipping boost")
     off("slot_cost", None, "price", "slot cost (no value to weigh against it)")
+    off("slot_cost_by_placement", None, "price", "slot cost per placement")
     if cfg.slot_value == "margin":
         off("slot_value", "price", "margin", "slot cost in margin (weighed in price instead)")
     off("strategic_boost", 1.0, "strategic", "strategic boost")

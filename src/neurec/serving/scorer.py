@@ -173,7 +173,7 @@ class Scorer:
         anchor), not the whole cart. A wholesale cart of forty cheap lines is not abandoned over one more
         suggestion, and weighing each suggestion against it would keep every add-on out. Without a priced anchor,
         the cart's mean item, else a typical item."""
-        if self.rules.slot_cost is None:
+        if self.rules.slot_cost_at(ctx.placement) is None:
             return None
         row = self.catalog.rows([ctx.anchor_id])[0] if ctx.anchor_id is not None else -1
         if row >= 0 and np.isfinite(self._slot_value[row]):
@@ -227,8 +227,9 @@ class Scorer:
         keep = rules.drop_below(prob, self._threshold[p.verdict.kinds[alive]])
         codes = p.codes.copy()
         codes[alive] = rules.record_drops(codes[alive], keep, rules.BELOW_THRESHOLD)
-        if self.rules.slot_cost is not None:
-            pays = self._pays_for_slot(p, alive, prob, keep)
+        slot_cost = self.rules.slot_cost_at(p.placement)
+        if slot_cost is not None:
+            pays = self._pays_for_slot(p, alive, prob, keep, slot_cost)
             codes[alive] = rules.record_drops(codes[alive], pays, rules.BELOW_SLOT_COST)
             keep = keep & pays
         pos, kept = alive[keep], prob[keep]  # candidate positions still in the race, and their probabilities
@@ -252,15 +253,15 @@ class Scorer:
             response["dropped"] = self._explain(p, codes, alive, prob)
         return response
 
-    def _pays_for_slot(self, p: Prepared, alive: np.ndarray, prob: np.ndarray, above: np.ndarray) -> np.ndarray:
-        """Keep mask over `alive`: the slot cost rule, with the best `slot_cost_free` of those `above` the
+    def _pays_for_slot(self, p: Prepared, alive: np.ndarray, prob: np.ndarray, above: np.ndarray,
+                       slot_cost: float) -> np.ndarray:
+        """Keep mask over `alive`: the slot cost rule at the placement's `slot_cost`, with the best `slot_cost_free` of those `above` the
         probability threshold exempt (by score, as they would be ranked), or that many of each kind
         (`slot_cost_free_by_kind`). A re-offer pays with p x shown_factor, the rules' own estimate of its chance, and
         is exempt only where its kind is in `slot_cost_free_reoffers`."""
         value = rb.added_value(self._slot_value, p.rows[alive], p.verdict.upgrade_of[alive])
         reoffer, kinds = p.verdict.reoffer[alive], p.verdict.kinds[alive]
-        pays = rules.pays_for_slot(np.where(reoffer, prob * self.rules.shown_factor, prob), value, p.stake,
-                                   self.rules.slot_cost)
+        pays = rules.pays_for_slot(np.where(reoffer, prob * self.rules.shown_factor, prob), value, p.stake, slot_cost)
         score = prob * p.verdict.factor[alive]
         may_be_free = above & (~reoffer | self._reoffers_free[kinds])
         by_kind = self._free_slots
