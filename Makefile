@@ -18,9 +18,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/neurec-demo
 
+# Two pytest workers (pytest-xdist), a file each at a time: most of the suite's time is real training, export and
+# server processes of one core each, and CI has two cores. TEST_WORKERS=0 runs it in one process.
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass, so say so and fail.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
