@@ -246,7 +246,8 @@ def relevance_grid() -> list[tuple]:
     relevance = [(f, None, 0, None, KINDS, None) for f in MIN_PROBABILITIES] + [
         (f, c, n, None, r, page)
         for f in MIN_PROBABILITIES for c, page in costs for n in FREE_SLOTS for r in REOFFERS_FREE] + [
-        (f, c, 0, k, r, page) for f in MIN_PROBABILITIES for c, page in costs for k in FREE_BY_KIND for r in REOFFERS_FREE]
+        (f, c, 0, k, r, page)
+        for f in MIN_PROBABILITIES for c, page in costs for k in FREE_BY_KIND for r in REOFFERS_FREE]
     return [(*r, *ladder, *display) for r in relevance for ladder in LADDERS for display in DISPLAY]
 
 

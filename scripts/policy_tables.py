@@ -99,8 +99,8 @@ def targets(table: dict, ceiling, ab) -> list[tuple[str, str, bool]]:
                                                     if len(beaten) < len(rivals) else ""), len(beaten) == len(rivals)),
         ("neurec with rules: conversion not lower than any baseline policy's",
          f"{len(conv_ok)} of {len(rivals)}" + "".join(
-             f" (not {name}: {pct(table[name]['conversion'], False)}, {table[name]['orders_lost']} orders lost against "
-             f"{n['orders_lost']})" for name in rivals if name not in conv_ok)
+             f" (not {name}: {pct(table[name]['conversion'], False)}, {table[name]['orders_lost']} orders lost "
+             f"against {n['orders_lost']})" for name in rivals if name not in conv_ok)
          + f"; {span(n['conversion_diff_vs_none_ci'])} against none", len(conv_ok) == len(rivals)),
         ("margin per session against none (reported)", pct(n["margin_lift_vs_none"]), True),
         ("A/A false-positive rate within 3–7 % (customer conversion)", pct(fpr, False), 0.03 <= fpr <= 0.07),

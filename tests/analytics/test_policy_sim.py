@@ -298,7 +298,7 @@ def test_rule_ablations_switch_off_one_rule_each():
     assert "slot_cost_by_placement" not in variants  # one cost everywhere already
     per_page = rule_ablations(replace(richer, slot_cost_by_placement=(("product_page", 0.2),)))
     assert per_page["slot_cost_by_placement"] == richer  # back to the one shared cost
-    assert not per_page["slot_cost"].slot_cost_anywhere()  # "slot cost off" is off at every placement
+    assert per_page["slot_cost"].slot_cost_at("product_page") is None  # "slot cost off" is off at every placement
 
 
 def test_wilson_and_planned_power():

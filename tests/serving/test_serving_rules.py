@@ -87,7 +87,7 @@ def test_shipped_default_yaml_parses():
     assert cfg.slot_cost == 0.01 and cfg.slot_cost_free_by_kind == (("cross_sell", 1), ("other", 1), ("upsell", 2))
     assert cfg.slot_cost_free_reoffers == ("upsell",) and cfg.reoffers_free() == (False, True, False)
     assert cfg.shown_factor == 0.01
-    assert [cfg.slot_cost_at(p) for p in ("product_page", "cart", "checkout", "post_purchase")] == [0.2, 0.01, 0.01, 0.01]
+    assert [cfg.slot_cost_at(p) for p in PLACEMENTS] == [0.2, 0.01, 0.01, 0.01]  # the product page's own
     assert cfg.checkout_price_cap == 20 and cfg.free_shipping_threshold == 50
 
 
@@ -196,13 +196,14 @@ def test_slot_cost_needs_prices_and_falls_back_to_price_without_margins():
 def test_slot_cost_by_placement_overrides_the_shared_cost():
     cfg = RulesConfig.from_dict({"slot_cost": 0.01, "slot_cost_by_placement": {"product_page": 0.2, "checkout": None}})
     assert [cfg.slot_cost_at(p) for p in PLACEMENTS] == [0.2, 0.01, None, 0.01]  # null: off at that placement
-    assert cfg.slot_cost_anywhere() and cfg.to_dict()["slot_cost_by_placement"] == {"checkout": None, "product_page": 0.2}
+    assert cfg.to_dict()["slot_cost_by_placement"] == {"checkout": None, "product_page": 0.2}
     assert RulesConfig.from_dict(cfg.to_dict()) == cfg
     only_page = RulesConfig(slot_cost_by_placement=(("product_page", 0.2),))  # on there, off elsewhere
     assert only_page.slot_cost_at("product_page") == 0.2 and only_page.slot_cost_at("cart") is None
-    assert not RulesConfig().slot_cost_anywhere() and not RulesConfig(slot_cost_by_placement=()).slot_cost_anywhere()
+    assert RulesConfig(slot_cost_by_placement=()).slot_cost_at("product_page") is None
     off, notes = rules.effective_rules(cfg, ["category"], margin_ref=None)  # no prices: off everywhere, one note
-    assert not off.slot_cost_anywhere() and sum("slot cost per placement" in n for n in notes) == 1
+    assert all(off.slot_cost_at(p) is None for p in PLACEMENTS)
+    assert sum("slot cost per placement" in n for n in notes) == 1
 
 
 def test_pays_for_slot_by_hand():

@@ -364,7 +364,8 @@ def test_a_placement_can_have_its_own_slot_cost(shop):
 
     page = {"history": [], "anchor": "100001", "placement": "product_page", "explain": True}
     cart = {**page, "placement": "cart", "cart": ["100001"]}
-    open_rules = replace(shop.rules, slot_cost=None, slot_cost_free_by_kind=None, slot_cost_free=0, max_per_category=None)
+    open_rules = replace(shop.rules, slot_cost=None, slot_cost_free_by_kind=None, slot_cost_free=0,
+                         max_per_category=None)
     base = {name: shop.with_rules(open_rules).recommend(req)["items"] for name, req in (("page", page), ("cart", cart))}
     assert base["page"] and base["cart"]
     # A cost no item pays on the product page only; the shared cost is off, so the cart is untouched.

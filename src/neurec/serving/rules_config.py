@@ -77,10 +77,6 @@ class RulesConfig:
         """The slot cost of a placement: its own (slot_cost_by_placement), else slot_cost; None: the rule is off."""
         return dict(self.slot_cost_by_placement or ()).get(placement, self.slot_cost)
 
-    def slot_cost_anywhere(self) -> bool:
-        """Whether the slot cost rule is on at some placement."""
-        return any(self.slot_cost_at(placement) is not None for placement in PLACEMENTS)
-
     def thresholds(self) -> tuple[float, ...]:
         """The probability threshold of each kind, in KINDS order."""
         by_kind = dict(self.min_probability_by_kind or ())

@@ -255,10 +255,10 @@ class Scorer:
 
     def _pays_for_slot(self, p: Prepared, alive: np.ndarray, prob: np.ndarray, above: np.ndarray,
                        slot_cost: float) -> np.ndarray:
-        """Keep mask over `alive`: the slot cost rule at the placement's `slot_cost`, with the best `slot_cost_free` of those `above` the
-        probability threshold exempt (by score, as they would be ranked), or that many of each kind
-        (`slot_cost_free_by_kind`). A re-offer pays with p x shown_factor, the rules' own estimate of its chance, and
-        is exempt only where its kind is in `slot_cost_free_reoffers`."""
+        """Keep mask over `alive`: the slot cost rule at the placement's `slot_cost`, with the best `slot_cost_free`
+        of those `above` the probability threshold exempt (by score, as they would be ranked), or that many of each
+        kind (`slot_cost_free_by_kind`). A re-offer pays with p x shown_factor, the rules' own estimate of its
+        chance, and is exempt only where its kind is in `slot_cost_free_reoffers`."""
         value = rb.added_value(self._slot_value, p.rows[alive], p.verdict.upgrade_of[alive])
         reoffer, kinds = p.verdict.reoffer[alive], p.verdict.kinds[alive]
         pays = rules.pays_for_slot(np.where(reoffer, prob * self.rules.shown_factor, prob), value, p.stake, slot_cost)
