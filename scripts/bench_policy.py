@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from neurec.serving.rules_config import KINDS
+from neurec.serving.rules_config import KINDS, RulesConfig
 from policy_tables import (ab_markdown, fate_markdown, offers_markdown, pct, policy_markdown, rule_costs_markdown,
                            rules_choice_markdown, sensitivity_markdown, targets)
 
@@ -252,15 +252,9 @@ def relevance_grid() -> list[tuple]:
 
 
 def _setting(key: tuple) -> dict:
-    """A grid tuple as plain JSON values (the per-kind pairs as an object)."""
-    out = dict(zip(RELEVANCE_KEYS, key))
-    by_kind = out["slot_cost_free_by_kind"]
-    out["slot_cost_free_by_kind"] = dict(by_kind) if by_kind is not None else None
-    out["slot_cost_free_reoffers"] = list(out["slot_cost_free_reoffers"])
-    by_placement = out["slot_cost_by_placement"]
-    out["slot_cost_by_placement"] = dict(by_placement) if by_placement is not None else None
-    out["upsell_band"] = list(out["upsell_band"]) if out["upsell_band"] is not None else None
-    return out
+    """A grid tuple as plain JSON values, as rules.json writes them (the per-kind pairs as an object)."""
+    rules = RulesConfig(**dict(zip(RELEVANCE_KEYS, key))).to_dict()
+    return {k: rules[k] for k in RELEVANCE_KEYS}
 
 
 def choose_rules(policy, data, truth, test_sessions, args) -> dict:

@@ -109,7 +109,8 @@ class Policy:
         codes = rules.record_drops(codes, rb.drop_other(kinds, bool(cfg.allow_other)), rules.NOT_UPSELL_OR_CROSS_SELL)
         return codes, due & (codes == rules.KEPT)
 
-    def _soft(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray, reoffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _soft(self, ctx: Context, rows: np.ndarray, kinds: np.ndarray,
+              reoffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cat, cfg = self.catalog, self.cfg
         safe = np.where(rows >= 0, rows, 0)
         factor, bits = self._factor[safe], self._bits[safe]

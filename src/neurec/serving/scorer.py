@@ -27,7 +27,7 @@ from neurec.serving.copurchase import COPURCHASE_FILE
 from neurec.serving.model_io import encode_customer, probabilities, run_model
 from neurec.serving.policy import Context, Policy, Verdict
 from neurec.serving.request import ParsedRequest, RequestError, parse_request, positioned
-from neurec.serving.rules_config import KINDS, RulesConfig
+from neurec.serving.rules_config import KINDS, PLACEMENTS, RulesConfig
 
 if TYPE_CHECKING:
     from neurec.serving.ranker import Ranker
@@ -77,6 +77,7 @@ class Scorer:
         self._threshold = np.array(self.rules.thresholds(), dtype=np.float64)  # indexed by kind code
         self._free_slots = self.rules.free_slots()  # slot_cost exemptions by kind code, or None: per placement
         self._reoffers_free = np.array(self.rules.reoffers_free(), dtype=bool)  # by kind code
+        self._slot_cost = {where: self.rules.slot_cost_at(where) for where in PLACEMENTS}  # None: off there
         # What an item is worth to the slot_cost rule, and the stake when a request has nothing priced in focus.
         self._slot_value = cat.margin if self.rules.slot_value == "margin" else cat.price
         known = self._slot_value[np.isfinite(self._slot_value)]
@@ -173,7 +174,7 @@ class Scorer:
         anchor), not the whole cart. A wholesale cart of forty cheap lines is not abandoned over one more
         suggestion, and weighing each suggestion against it would keep every add-on out. Without a priced anchor,
         the cart's mean item, else a typical item."""
-        if self.rules.slot_cost_at(ctx.placement) is None:
+        if self._slot_cost[ctx.placement] is None:
             return None
         row = self.catalog.rows([ctx.anchor_id])[0] if ctx.anchor_id is not None else -1
         if row >= 0 and np.isfinite(self._slot_value[row]):
@@ -227,7 +228,7 @@ class Scorer:
         keep = rules.drop_below(prob, self._threshold[p.verdict.kinds[alive]])
         codes = p.codes.copy()
         codes[alive] = rules.record_drops(codes[alive], keep, rules.BELOW_THRESHOLD)
-        slot_cost = self.rules.slot_cost_at(p.placement)
+        slot_cost = self._slot_cost[p.placement]
         if slot_cost is not None:
             pays = self._pays_for_slot(p, alive, prob, keep, slot_cost)
             codes[alive] = rules.record_drops(codes[alive], pays, rules.BELOW_SLOT_COST)
