@@ -5,7 +5,7 @@
     .venv/bin/python scripts/bench_policy.py --quick                                # small shop, 200 tests
 
 Times are for two cores with one other core's worth of work: training ~2 min, choosing the rules on validation
-(330 replays) ~13 min, the replays ~3 min, the 400 A/A + A/B tests ~1 min.
+(342 replays) ~14 min, the replays ~3 min, the 400 A/A + A/B tests ~1 min.
 
 Without --bundle it trains the default model on the default simulated shop (the data `make demo` uses; tracking
 off, no baselines) under --work. With --bundle it reuses a trained bundle and re-creates its data from the run's
@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 from neurec.serving.rules_config import KINDS, RulesConfig
-from policy_tables import (ab_markdown, fate_markdown, offers_markdown, pct, policy_markdown, rule_costs_markdown,
-                           rules_choice_markdown, sensitivity_markdown, targets)
+from policy_tables import (RIVALS, ab_markdown, fate_markdown, offers_markdown, pct, policy_markdown,
+                           rule_costs_markdown, rules_choice_markdown, sensitivity_markdown, targets)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_OVERRIDES = ["tracking=none", "baselines=[]", "trainer.progress=false"]
@@ -234,9 +234,14 @@ REOFFERS_FREE = (KINDS, ("upsell",))  # every kind's re-offers may be free, or o
 PAGE_COSTS = (None, (("product_page", 0.1),), (("product_page", 0.2),))  # None: the product page at slot_cost
 LADDERS = ((2, (1.2, 1.8)),)
 DISPLAY = tuple((cap, shown) for cap in (3, None) for shown in (0.2, 0.05, 0.01))
+TOP_K = 4  # the grid above shows up to the shipped four
+# Settings that risk fewer orders, for the conversion constraint (`conversion_constrained`): fewer suggestions (the
+# top_k; the mild cost's first two per placement are free) and dearer slots, the other rules as shipped.
+FEWER = [(0.0, c, 0, FREE_BY_KIND[0], ("upsell",), page, *LADDERS[0], None, 0.01, k)
+         for k in (2, 3) for c in (0.05, 0.2, 0.5) for page in (None, (("product_page", 1.0),))]
 RELEVANCE_KEYS = ("min_probability", "slot_cost", "slot_cost_free", "slot_cost_free_by_kind",
                   "slot_cost_free_reoffers", "slot_cost_by_placement", "upsell_tiers", "upsell_band",
-                  "max_per_category", "shown_factor")
+                  "max_per_category", "shown_factor", "top_k")
 
 
 def relevance_grid() -> list[tuple]:
@@ -248,7 +253,7 @@ def relevance_grid() -> list[tuple]:
         for f in MIN_PROBABILITIES for c, page in costs for n in FREE_SLOTS for r in REOFFERS_FREE] + [
         (f, c, 0, k, r, page)
         for f in MIN_PROBABILITIES for c, page in costs for k in FREE_BY_KIND for r in REOFFERS_FREE]
-    return [(*r, *ladder, *display) for r in relevance for ladder in LADDERS for display in DISPLAY]
+    return [(*r, *ladder, *display, TOP_K) for r in relevance for ladder in LADDERS for display in DISPLAY] + FEWER
 
 
 def _setting(key: tuple) -> dict:
@@ -260,10 +265,10 @@ def _setting(key: tuple) -> dict:
 def choose_rules(policy, data, truth, test_sessions, args) -> dict:
     """The relevance rules (RELEVANCE_KEYS; the other rules as shipped) with the best revenue per session on a replay
     of the validation period under the --cost setting; the model was not trained on those sessions and the test
-    period is not looked at. Ties keep the shipped values."""
+    period is not looked at. Ties keep the shipped values. Beside it, `conversion_constrained`: the best setting
+    whose expected orders lost are no more than any baseline policy's on the same sessions."""
     from dataclasses import replace
 
-    from neurec.analytics.policies import NoRecs
     from neurec.analytics.policy_sim import COSTS, ReplayConfig, replay, sessions_in
 
     test_keys = {s.key for s in test_sessions}
@@ -272,11 +277,13 @@ def choose_rules(policy, data, truth, test_sessions, args) -> dict:
     cfg = ReplayConfig(seed=args.seed, cost=COSTS[args.cost])
     grid = relevance_grid()
     log(f"choosing the relevance rules on {len(val):,} validation-period sessions ({args.cost} cost, {len(grid)} replays) ...")
-    base = replay(NoRecs(), val, data.events, truth, cfg).value.sum()
-    lifts = {}
+    shop = {p.name: replay(p, val, data.events, truth, cfg) for p in policies(policy, data, truth)}
+    base = shop["none"].value.sum()
+    outcomes, lifts = {}, {}
     for key in grid:
         rules = replace(shipped, min_probability_by_kind=None, **dict(zip(RELEVANCE_KEYS, key)))
-        lifts[key] = replay(policy.with_rules("v", rules), val, data.events, truth, cfg).value.sum() / base - 1
+        outcomes[key] = replay(policy.with_rules("v", rules), val, data.events, truth, cfg)
+        lifts[key] = outcomes[key].value.sum() / base - 1
     current = tuple(getattr(shipped, k) for k in RELEVANCE_KEYS)
     if shipped.slot_cost_free_by_kind is not None:  # the placement's count is then not read: as in the grid
         current = (*current[:2], 0, *current[3:])
@@ -284,7 +291,35 @@ def choose_rules(policy, data, truth, test_sessions, args) -> dict:
     return {"rules": replace(shipped, min_probability_by_kind=None, **dict(zip(RELEVANCE_KEYS, best))),
             "chosen": _setting(best), "shipped": _setting(current),
             "cost": args.cost, "validation_sessions": len(val),
-            "validation_revenue_lift": [{**_setting(key), "revenue_lift": lift} for key, lift in lifts.items()]}
+            "validation_revenue_lift": [{**_setting(key), "revenue_lift": lift,
+                                         "orders_lost_expected": float(outcomes[key].at_risk.sum())}
+                                        for key, lift in lifts.items()],
+            "conversion_constrained": conversion_constrained(shop, outcomes, lifts, best, val, args)}
+
+
+def conversion_constrained(shop: dict, outcomes: dict, lifts: dict, best: tuple, sessions, args) -> dict:
+    """The validation grid's best revenue among the settings that lose no more orders in expectation than any
+    baseline policy, against the best of those policies and beside the chosen setting (paired intervals): whether
+    "more revenue than every baseline" and "conversion not lower" can both hold on the validation period."""
+    from dataclasses import replace
+
+    from neurec.analytics.policy_stats import policy_table
+
+    rivals = {name: o for name, o in shop.items() if name in RIVALS}
+    bound = min(o.at_risk.sum() for o in rivals.values())
+    within = [key for key in lifts if outcomes[key].at_risk.sum() <= bound]
+    top = max(within, key=lambda key: lifts[key]) if within else None
+    richest = max(rivals, key=lambda name: rivals[name].value.sum())
+    picked = {"chosen": best, **({"constrained": top} if top is not None else {})}
+    renamed = [replace(outcomes[key], policy=label) for label, key in picked.items()]
+    table = policy_table([shop["none"], rivals[richest], *renamed], fbt=richest, n_boot=args.n_boot, seed=args.seed,
+                         customers=[s.user_id for s in sessions])
+    figures = {label: {"setting": _setting(key), "revenue_lift": lifts[key],
+                       "orders_lost_expected": float(outcomes[key].at_risk.sum()),
+                       "revenue_vs_rival": table[label]["revenue_lift_vs_fbt"],
+                       "revenue_vs_rival_ci": table[label]["revenue_lift_vs_fbt_ci"]} for label, key in picked.items()}
+    return {"rival": richest, "rivals_orders_lost_expected": {n: float(o.at_risk.sum()) for n, o in rivals.items()},
+            "bound": float(bound), **figures}
 
 
 def rule_costs(policy, outcomes, sessions, events, truth, args) -> dict:
@@ -364,8 +399,8 @@ def report(args, runs: dict, offers: dict, fate: dict, costs: dict, chosen: dict
         log(f"wrote {args.json}")
 
 
-SENSITIVITY_KEYS = ("conversion", "orders_lost", "aov_lift_vs_none", "revenue_lift_vs_none", "revenue_lift_vs_none_ci",
-                    "margin_lift_vs_none", "impressions")
+SENSITIVITY_KEYS = ("conversion", "orders_lost", "orders_lost_expected", "aov_lift_vs_none", "revenue_lift_vs_none",
+                    "revenue_lift_vs_none_ci", "margin_lift_vs_none", "impressions")
 
 
 if __name__ == "__main__":

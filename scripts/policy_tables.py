@@ -14,6 +14,7 @@ NAMES = {"none": "none", "popularity": "popularity", "fbt": "FBT only",
          "neurec_validated": "neurec with rules, relevance rules chosen on validation",
          "oracle_upsell_cross_sell": "oracle, upsell + cross-sell only (reads the truth)",
          "oracle": "oracle, any item (reads the truth)"}
+RIVALS = ("popularity", "fbt", "catalogue_ladder", "neurec_no_rules")  # the baseline policies the targets name
 
 
 def fate_markdown(fate: dict[str, list[float]]) -> str:
@@ -32,14 +33,14 @@ def span(ci, signed: bool = True) -> str:
 
 
 def policy_markdown(table: dict) -> str:
-    lines = ["| policy | conversion [95 % CI] | orders lost | AOV € | revenue / session € | margin / session € "
+    lines = ["| policy | conversion [95 % CI] | orders lost (expected) | AOV € | revenue / session € | margin / session € "
              "| acceptance (in orders) | attach rate | AOV vs none | revenue / session vs none [95 % CI] "
              "| margin / session vs none | revenue / session vs FBT [95 % CI] |",
              "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|"]
     for name, f in table.items():
         lines.append(
             f"| {NAMES.get(name, name)} | {pct(f['conversion'], False)} {span(f['conversion_ci'], False)} | "
-            f"{f['orders_lost']:,} | {f['aov']:.2f} | {f['revenue_per_session']:.2f} | {f['margin_per_session']:.2f} | "
+            f"{f['orders_lost']:,} ({f['orders_lost_expected']:.1f}) | {f['aov']:.2f} | {f['revenue_per_session']:.2f} | {f['margin_per_session']:.2f} | "
             f"{pct(f['acceptance'], False)} ({pct(f['acceptance_in_orders'], False)}) | {pct(f['attach_rate'], False)} | "
             f"{pct(f['aov_lift_vs_none'])} | {pct(f['revenue_lift_vs_none'])} {span(f['revenue_lift_vs_none_ci'])} | "
             f"{pct(f['margin_lift_vs_none'])} | {pct(f['revenue_lift_vs_fbt'])} {span(f['revenue_lift_vs_fbt_ci'])} |")
@@ -87,7 +88,7 @@ def ab_markdown(ab) -> str:
 def targets(table: dict, ceiling, ab) -> list[tuple[str, str, bool]]:
     n = table["neurec"]
     share = n["revenue_lift_vs_none"] / ceiling.revenue_lift if ceiling.revenue_lift > 0 else math.nan
-    rivals = [name for name in ("popularity", "fbt", "catalogue_ladder", "neurec_no_rules") if name in table]
+    rivals = [name for name in RIVALS if name in table]
     beaten = [name for name in rivals if n["revenue_per_session"] > table[name]["revenue_per_session"]]
     conv_ok = [name for name in rivals if n["conversion"] >= table[name]["conversion"]]
     fpr = ab.false_positive["conversion_customer"]
@@ -100,7 +101,8 @@ def targets(table: dict, ceiling, ab) -> list[tuple[str, str, bool]]:
         ("neurec with rules: conversion not lower than any baseline policy's",
          f"{len(conv_ok)} of {len(rivals)}" + "".join(
              f" (not {name}: {pct(table[name]['conversion'], False)}, {table[name]['orders_lost']} orders lost "
-             f"against {n['orders_lost']})" for name in rivals if name not in conv_ok)
+             f"against {n['orders_lost']}; in expectation {table[name]['orders_lost_expected']:.1f} against "
+             f"{n['orders_lost_expected']:.1f})" for name in rivals if name not in conv_ok)
          + f"; {span(n['conversion_diff_vs_none_ci'])} against none", len(conv_ok) == len(rivals)),
         ("margin per session against none (reported)", pct(n["margin_lift_vs_none"]), True),
         ("A/A false-positive rate within 3–7 % (customer conversion)", pct(fpr, False), 0.03 <= fpr <= 0.07),
@@ -130,16 +132,13 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
     rows = sorted(chosen["validation_revenue_lift"], key=lambda r: -r["revenue_lift"])
     lines = [f"{len(rows)} settings tried; the best {top}, and the shipped one:", "",
              "| probability floor | slot cost | free of it | re-offers that may be free | upsell steps (price band) "
-             "| per-category cap | shown again × | validation revenue / session vs none | |",
-             "|---:|---:|---:|---|---|---:|---:|---:|---|"]
+             "| per-category cap | shown again × | at most | validation revenue / session vs none | expected orders lost | |",
+             "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|"]
     for rank, row in enumerate(rows):
         marks = [m for m in ("chosen", "shipped") if all(row[k] == chosen[m][k] for k in keys)]
         if rank >= top and "shipped" not in marks:
             continue
-        slot = "off" if row["slot_cost"] is None else f"{row['slot_cost']:g}"
-        if row.get("slot_cost_by_placement"):  # absent from the JSON of runs before the key existed
-            slot += " (" + ", ".join(f"{where.replace('_', ' ')} {'off' if c is None else f'{c:g}'}"
-                                     for where, c in row["slot_cost_by_placement"].items()) + ")"
+        slot = slot_label(row)
         by_kind = row["slot_cost_free_by_kind"]
         free = ("—" if row["slot_cost"] is None else f"{row['slot_cost_free']} per placement" if by_kind is None
                 else ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in sorted(by_kind.items(), reverse=True)))
@@ -148,6 +147,39 @@ def rules_choice_markdown(chosen: dict, top: int = 12) -> str:
         low, high = row["upsell_band"]
         ladder = f"{row['upsell_tiers']} ({low:g}–{high:g}×)"
         cap = "off" if row["max_per_category"] is None else str(row["max_per_category"])
+        lost = f"{row['orders_lost_expected']:.1f}" if "orders_lost_expected" in row else ""  # older JSON lacks it
         lines.append(f"| {row['min_probability']:g} | {slot} | {free} | {reoffers} | {ladder} | {cap} | "
-                     f"{row['shown_factor']:g} | {pct(row['revenue_lift'])} | {', '.join(marks)} |")
+                     f"{row['shown_factor']:g} | {row.get('top_k', 4)} | {pct(row['revenue_lift'])} | {lost} | "
+                     f"{', '.join(marks)} |")
+    if "conversion_constrained" in chosen:
+        lines += ["", constrained_lines(chosen["conversion_constrained"])]
     return "\n".join(lines)
+
+
+def slot_label(row: dict) -> str:
+    """A grid setting's slot cost, with any placement's own."""
+    slot = "off" if row["slot_cost"] is None else f"{row['slot_cost']:g}"
+    if row.get("slot_cost_by_placement"):  # absent from the JSON of runs before the key existed
+        slot += " (" + ", ".join(f"{where.replace('_', ' ')} {'off' if c is None else f'{c:g}'}"
+                                 for where, c in row["slot_cost_by_placement"].items()) + ")"
+    return slot
+
+
+def constrained_lines(c: dict) -> str:
+    """Whether the validation grid holds a setting that keeps conversion and still earns more than every baseline."""
+    rivals = ", ".join(f"{NAMES.get(n, n).split(' (')[0]} {v:.1f}" for n, v in c["rivals_orders_lost_expected"].items())
+    rival = NAMES.get(c["rival"], c["rival"]).split(" (")[0]
+
+    def said(label: str) -> str:
+        f = c[label]
+        return (f"{pct(f['revenue_lift'])} against none, {pct(f['revenue_vs_rival'])} {span(f['revenue_vs_rival_ci'])} "
+                f"against the {rival}, {f['orders_lost_expected']:.1f} orders lost in expectation")
+
+    out = [f"Conversion on validation: the baselines lose {rivals} orders in expectation. Chosen: {said('chosen')}."]
+    if "constrained" in c:
+        s = c["constrained"]
+        out.append(f"The best setting that loses no more than any of them (at most {s['setting']['top_k']} shown, slot "
+                   f"cost {slot_label(s['setting'])}): {said('constrained')}.")
+    else:
+        out.append("No setting of the grid loses as few orders as every baseline.")
+    return " ".join(out)

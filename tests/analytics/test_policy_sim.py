@@ -351,6 +351,11 @@ def test_a_choice_cost_loses_orders_and_fewer_or_better_offers_lose_fewer():
     assert not relevant.lost.any()  # two related items, within the free slots
     assert not replay(NoRecs(), sessions, events, truth, cfg).lost.any()
     assert not replay(Shows(("a1", "a2", "x", "a3")), sessions, events, truth).lost.any()  # no cost, no loss
+    # The chance behind each draw: 1 - keep for every session with an order, lost or not; none without one.
+    ordered = many.converted | many.lost
+    assert ordered.any() and np.allclose(many.at_risk[ordered], 1 - keep) and not many.at_risk[~ordered].any()
+    assert np.allclose(fewer.at_risk[ordered], 1 - 0.9 * 0.8) and not relevant.at_risk.any()
+    assert not replay(Shows(("a1", "a2", "x", "a3")), sessions, events, truth).at_risk.any()
 
 
 def test_policy_table_per_session_figures_count_the_lost_orders():
@@ -363,6 +368,10 @@ def test_policy_table_per_session_figures_count_the_lost_orders():
     shows = replay(Shows(("a2", "a1", "m2")), sessions, events, truth, cfg)
     table = policy_table([none, shows], fbt="none", n_boot=100)["shows"]
     assert table["orders_lost"] == int(shows.lost.sum()) > 0
+    assert table["orders_lost_expected"] == pytest.approx(shows.at_risk.sum()) and shows.at_risk.max() == pytest.approx(0.36)
+    assert table["orders_lost_expected_diff_vs_fbt"] == pytest.approx(shows.at_risk.sum())  # fbt="none": it risks nothing
+    low, high = table["orders_lost_expected_diff_vs_fbt_ci"]  # every session orders and risks the same: no spread
+    assert low == pytest.approx(high) == pytest.approx(shows.at_risk.sum())
     assert table["conversion"] == pytest.approx(1 - shows.lost.mean())
     assert table["revenue_per_session"] == pytest.approx(shows.value.mean())
     assert table["margin_per_session"] == pytest.approx(shows.margin.mean())
@@ -402,3 +411,15 @@ def test_the_oracle_shows_only_what_pays_for_its_risk():
     assert dear.recommend([slot], 4) == [["m3"]]
     cheap = TruthOracle(sessions, SessionTruth(truth), alternatives=False, cost=ChoiceCost("t", 1, 0.001, 0.0))
     assert cheap.recommend([slot], 4) == [["m3", "m2", "a2", "a1"]]
+
+
+def test_a_scorer_policy_asks_for_the_room_on_the_page_at_most_the_rules_top_k():
+    from types import SimpleNamespace
+
+    from neurec.analytics.policies import ScorerPolicy
+
+    slot = Slot(0, "u", "cart", "a1", ("a1",), np.array(["a1"]), np.array([int(EventType.VIEW)]), np.array([1.0]), 2.0)
+    for top_k, room, asked in ((4, 4, 4), (2, 4, 2), (4, 3, 3)):
+        scorer = SimpleNamespace(bundle=SimpleNamespace(max_history=50), rules=RulesConfig(top_k=top_k))
+        request = ScorerPolicy(scorer, "neurec").request(slot, room)
+        assert request["k"] == asked and request["history"][0]["item_id"] == "a1"

@@ -253,11 +253,12 @@ class ScorerPolicy:
         return ScorerPolicy(self.scorer.with_rules(rules), name, self.batch)
 
     def request(self, slot: Slot, k: int) -> dict:
+        """`k`: the room the page has; the rules' top_k may show fewer (a request's k would override it)."""
         lo = max(0, len(slot.hist_items) - self.max_history)  # the model reads no further back; parsing is the cost
         history = [{"item_id": str(i), "event_type": _LABELS[int(t)], "timestamp": float(ts)}
                    for i, t, ts in zip(slot.hist_items[lo:], slot.hist_types[lo:], slot.hist_ts[lo:])]
         return {"history": history, "placement": slot.placement, "anchor": slot.anchor, "cart": list(slot.cart),
-                "shown": list(slot.shown), "k": k, "now": slot.now}
+                "shown": list(slot.shown), "k": min(k, self.scorer.rules.top_k), "now": slot.now}
 
     def recommend(self, slots: Sequence[Slot], k: int) -> list[list[str]]:
         out: list[list[str]] = []

@@ -284,6 +284,9 @@ class Outcome:
     imp_incremental: np.ndarray  # (I,) bool: the customer took it because it was shown
     imp_attributed: np.ndarray  # (I,) bool: the item is in the final order (how a shop's log credits it)
     lost: np.ndarray  # (S,) bool: an order the suggestions cost (ChoiceCost)
+    # (S,) the chance that the suggestions cost the session's order: 1 - the share kept, 0 without an order. `lost`
+    # is one draw of it; summed, it is the orders lost in expectation, which two policies' draws only estimate.
+    at_risk: np.ndarray
 
 
 def replay(policy: RecPolicy, sessions: Sequence[Session], events: pd.DataFrame, truth: ShopTruth,
@@ -300,6 +303,7 @@ def replay(policy: RecPolicy, sessions: Sequence[Session], events: pd.DataFrame,
         for i, shown in zip(live, offers):
             shown = list(dict.fromkeys(str(x) for x in shown))[: cfg.k]
             imps += _answer(model, sessions[i], states[i], shown, i, PLACEMENTS.index(placement), cfg)
+    at_risk = np.array([1.0 - st.keep if st.order else 0.0 for st in states])
     lost = np.array([bool(st.order) and draw(cfg.seed, _KEEP, s.key, 0) >= st.keep for s, st in zip(sessions, states)])
     for i in np.flatnonzero(lost).tolist():
         states[i].order = []  # the customer left without buying: nothing shown or taken earns anything
@@ -310,7 +314,7 @@ def replay(policy: RecPolicy, sessions: Sequence[Session], events: pd.DataFrame,
     incremental = np.asarray(cols[5], bool) & ~lost[sess]
     return Outcome(policy.name, value, np.array([sum(truth.items[i].margin for i in st.order) for st in states]),
                    np.array([bool(st.order) for st in states]), sess, np.asarray(cols[2], np.int64),
-                   np.asarray(cols[3], np.int64), np.asarray(cols[4], np.float64), incremental, attributed, lost)
+                   np.asarray(cols[3], np.int64), np.asarray(cols[4], np.float64), incremental, attributed, lost, at_risk)
 
 
 def _last_touch(imps: list[tuple], states: list[_State]) -> np.ndarray:

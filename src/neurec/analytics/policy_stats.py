@@ -2,7 +2,9 @@
 
 Policy figures (from `policy_sim.replay` outcomes over the same sessions):
 
-- conversion = orders / sessions, with a Wilson interval.
+- conversion = orders / sessions, with a Wilson interval. Orders lost to the suggestions: the replay's draw
+  (`orders_lost`) and its expectation (`orders_lost_expected`, the summed chance of each order being lost), which
+  says whether a policy costs more orders than another without the noise of a few dozen draws.
 - AOV = order value / orders; margin per order likewise; lifts = AOV of a policy / AOV of the reference - 1.
 - revenue and margin per session = order value (margin) / sessions: what a visit earns. Without a choice cost
   (`choice_cost.ChoiceCost`) conversion is the same under every policy and the revenue lift equals the AOV lift;
@@ -69,7 +71,7 @@ def policy_table(outcomes: Sequence[Outcome], none: str = "none", fbt: str = "fb
     for o in outcomes:
         imp = np.bincount(o.imp_session, minlength=n).astype(np.float64)
         sums = {"value": o.value, "margin": o.margin, "orders": o.converted.astype(np.float64), "imp": imp,
-                "sessions": np.ones(n), "lost": o.lost.astype(np.float64),
+                "sessions": np.ones(n), "lost": o.lost.astype(np.float64), "at_risk": o.at_risk,
                 "imp_ordering": imp * o.converted,
                 "acc": np.bincount(o.imp_session, weights=o.imp_attributed, minlength=n),
                 "inc": np.bincount(o.imp_session, weights=o.imp_incremental, minlength=n),
@@ -101,7 +103,8 @@ def _figures(point: dict, boot: dict, name: str, none: str, fbt: str, n: int, al
                  "acceptance": ("acc", "imp"),
                  "acceptance_in_orders": ("acc", "imp_ordering"),
                  "acceptance_incremental": ("inc", "imp"), "attach_rate": ("attached", "orders")}
-        out: dict = {"sessions": n, "orders": int(p["orders"]), "impressions": int(p["imp"]), "orders_lost": int(p["lost"])}
+        out: dict = {"sessions": n, "orders": int(p["orders"]), "impressions": int(p["imp"]), "orders_lost": int(p["lost"]),
+                     "orders_lost_expected": float(p["at_risk"])}
         out["conversion"], out["conversion_ci"] = p["orders"] / n, wilson(p["orders"], n, alpha)
         for key, (num, den) in ratio.items():
             if not p[den]:  # no orders, or nothing shown (policy "none"): nothing to accept, so 0 rather than NaN
@@ -120,6 +123,8 @@ def _figures(point: dict, boot: dict, name: str, none: str, fbt: str, n: int, al
                     out[f"{name}_lift_vs_{label}_ci"] = percentile_ci(b[key] / rb[key] - 1, alpha)
                 conv = (b["orders"] - rb["orders"]) / n
                 out[f"conversion_diff_vs_{label}_ci"] = percentile_ci(conv, alpha)
+                out[f"orders_lost_expected_diff_vs_{label}"] = float(p["at_risk"] - r["at_risk"])
+                out[f"orders_lost_expected_diff_vs_{label}_ci"] = percentile_ci(b["at_risk"] - rb["at_risk"], alpha)
     return out
 
 
