@@ -33,14 +33,15 @@ def span(ci, signed: bool = True) -> str:
 
 
 def policy_markdown(table: dict) -> str:
-    lines = ["| policy | conversion [95 % CI] | orders lost (expected) | AOV € | revenue / session € | margin / session € "
-             "| acceptance (in orders) | attach rate | AOV vs none | revenue / session vs none [95 % CI] "
+    lines = ["| policy | conversion [95 % CI] | orders lost (expected) | AOV € | revenue / session € "
+             "| margin / session € | acceptance (in orders) | attach rate | AOV vs none | revenue / session vs none [95 % CI] "
              "| margin / session vs none | revenue / session vs FBT [95 % CI] |",
              "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|"]
     for name, f in table.items():
         lines.append(
             f"| {NAMES.get(name, name)} | {pct(f['conversion'], False)} {span(f['conversion_ci'], False)} | "
-            f"{f['orders_lost']:,} ({f['orders_lost_expected']:.1f}) | {f['aov']:.2f} | {f['revenue_per_session']:.2f} | {f['margin_per_session']:.2f} | "
+            f"{f['orders_lost']:,} ({f['orders_lost_expected']:.1f}) | {f['aov']:.2f} | {f['revenue_per_session']:.2f} | "
+            f"{f['margin_per_session']:.2f} | "
             f"{pct(f['acceptance'], False)} ({pct(f['acceptance_in_orders'], False)}) | {pct(f['attach_rate'], False)} | "
             f"{pct(f['aov_lift_vs_none'])} | {pct(f['revenue_lift_vs_none'])} {span(f['revenue_lift_vs_none_ci'])} | "
             f"{pct(f['margin_lift_vs_none'])} | {pct(f['revenue_lift_vs_fbt'])} {span(f['revenue_lift_vs_fbt_ci'])} |")
