@@ -168,17 +168,16 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     return float((r.sum() - pos.sum() * (pos.sum() + 1) / 2) / max(pos.sum() * (~pos).sum(), 1))
 
 
-def merged(target, rows, item, recency, top, q, fit, n_items):
+def merged(target, rows, item, recency, top, q, fit, repeat, n_items):
     """Scores placing own items and the top outsiders by hit rates learned on the `fit` decisions, the own items
     weighted by q (each decision's chance of a repeat) and the outsiders by 1 - q."""
-    repeat_hit = item == target[rows]
     depth = TOP_OUTSIDERS * 5
     rec = np.minimum(recency, depth - 1)
-    repeats = max(int(repeat_hit[fit[rows]].sum()), 1)
-    own_rate = np.bincount(rec[fit[rows] & repeat_hit], minlength=depth) / repeats  # P(k-th newest | repeat)
+    hit = fit[rows] & (item == target[rows])
+    own_rate = np.bincount(rec[hit], minlength=depth) / max(int((fit & repeat).sum()), 1)  # P(k-th newest | repeat)
     seen = np.bincount(rec[fit[rows]], minlength=depth) / max(int(fit.sum()), 1)  # how often a k-th newest exists
     own_rate = own_rate / np.maximum(seen, 1e-12)
-    explore = fit & ~np.isin(np.arange(len(target)), rows[repeat_hit])
+    explore = fit & ~repeat
     out_rate = (top[explore] == target[explore, None]).mean(0) if explore.any() else np.zeros(TOP_OUTSIDERS)
     scores = np.full((len(target), n_items), -1.0)
     scores[rows, item] = q[rows] * own_rate[rec] + 1e-9 * (depth - rec)
@@ -230,7 +229,7 @@ def probe(p: dict, n_items: int, seed: int = 42) -> dict:
         held = ~fit
         gate_p[held] = logistic(feats[fit], repeat[fit], feats[held])
         for q, store in ((np.full(len(target), repeat[fit].mean()), fixed), (gate_p, gated)):
-            store[held] = ndcg(merged(target, rows, item, recency, top, q, fit, n_items), target)[held]
+            store[held] = ndcg(merged(target, rows, item, recency, top, q, fit, repeat, n_items), target)[held]
     row("merge by hit rates", fixed)
     row("gated merge", gated, gate_auc=auc(repeat, gate_p))
     perfect = np.where(repeat[:, None], own_first, np.where(own, 0.0, _below(s["model"])))
